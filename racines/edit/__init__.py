@@ -1,0 +1,1 @@
+"""Editorial: the film and its takes as an OpenTimelineIO timeline, and its exports."""

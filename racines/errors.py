@@ -1,0 +1,83 @@
+"""Typed failures that map to the CLI's documented exit codes.
+
+Every message is written for the person at the keyboard: it names the file, the field,
+the bad value and the fix. Tracebacks are shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    OK = 0
+    INTERNAL = 1        # a bug in racines: please report it with --debug output
+    INVALID_INPUT = 2   # shot files, photographs, consent or command-line usage
+    RENDER_FAILED = 3   # ffmpeg or a generator failed while making media
+    INTERRUPTED = 130
+
+
+class RacinesError(Exception):
+    exit_code = ExitCode.INTERNAL
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the project's files, located as precisely as we can."""
+
+    file: str
+    field: str
+    message: str
+    fix: str = ""
+    line: int | None = None
+    value: object = None
+    has_value: bool = False
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = f"{where}: {self.field or '(file)'}: {self.message}"
+        if self.has_value:
+            text += f" (got {self.value!r})"
+        if self.fix:
+            text += f"\n    fix: {self.fix}"
+        return text
+
+
+class ValidationFailed(RacinesError):
+    """The project's files have problems; all of them are listed at once."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the shot files:"
+        super().__init__("\n".join([head, *(str(p) for p in self.problems)]))
+
+
+class ConsentRefused(RacinesError):
+    """A shot in the cut uses a photograph whose owner has not granted consent."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, shots: list[tuple[str, str, str, str]]):
+        # (shot id, shot file, contributor, consent)
+        self.shots = list(shots)
+        lines = [
+            f"{file}: shot {shot_id}: the photograph of {contributor} has consent "
+            f"'{consent}', so it cannot be rendered"
+            for shot_id, file, contributor, consent in self.shots
+        ]
+        lines.append(
+            "    fix: ask the contributor and set source.consent to 'granted', remove the shot "
+            "from the cut in shots/film.yaml, or pass --skip-unconsented to leave it out of this render"
+        )
+        super().__init__("\n".join(lines))
+
+
+class UsageError(RacinesError):
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class RenderFailed(RacinesError):
+    exit_code = ExitCode.RENDER_FAILED

@@ -1,0 +1,405 @@
+"""Load ``shots/`` into a :class:`Film`, reporting every problem at once.
+
+Validation runs in full before anything expensive: YAML syntax, unknown keys and wrong
+types (pydantic), then paths, images, durations, the cut and dissolves. Each problem
+names the file, the line where the YAML gives one, the field, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from racines.errors import Problem, ValidationFailed
+from racines.film.images import NotAnImage, check_image
+from racines.film.model import Film, Shot, SourcePhoto
+from racines.film.paths import PathRefused, confine, project_relative
+from racines.film.schema import Dissolve, FilmSettings, MorphSettings, ShotFile, parse_duration_text
+
+FILM_FILE = "film.yaml"
+SMPTE_RATES = (
+    Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+    Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
+)
+DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
+
+
+class _Collector:
+    """Gathers problems for one YAML file, locating them through its parsed node tree."""
+
+    def __init__(self, root: Path, path: Path, problems: list[Problem]):
+        self.file = project_relative(root, path)
+        self.node: yaml.Node | None = None
+        self.problems = problems
+
+    def add(self, loc: tuple, message: str, fix: str = "", value: Any = ..., line: int | None = None) -> None:
+        field = ".".join(str(part) for part in loc)
+        self.problems.append(
+            Problem(
+                file=self.file,
+                field=field,
+                message=message,
+                fix=fix,
+                line=line if line is not None else _line_of(self.node, loc),
+                value=None if value is ... else value,
+                has_value=value is not ...,
+            )
+        )
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """Follow ``loc`` (keys and list indices) through the YAML node tree to a 1-based line."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    break
+            # a part that is not a key (a union tag from pydantic) is skipped
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
+
+
+def _duplicate_keys(node: yaml.Node, loc: tuple = ()) -> list[tuple[tuple, int]]:
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            if key.value in seen:
+                found.append(((*loc, key.value), key.start_mark.line + 1))
+            seen.add(key.value)
+            found += _duplicate_keys(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*loc, index))
+    return found
+
+
+def _read_yaml(path: Path, out: _Collector) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        out.add((), f"the file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
+        return None
+    try:
+        out.node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        out.add((), f"malformed YAML: {reason}", "fix the indentation or quoting near this line",
+                line=mark.line + 1 if mark else None)
+        return None
+    for loc, line in _duplicate_keys(out.node) if out.node is not None else []:
+        out.add(loc, "this key appears twice", "keep one of them", line=line)
+    if not isinstance(data, dict):
+        out.add((), "the file must be a YAML mapping (key: value lines)", value=data)
+        return None
+    return data
+
+
+def _fix_for(error: dict, model: type[BaseModel]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, error["loc"][:-1])
+        return f"remove it or correct its spelling; allowed here: {', '.join(allowed)}" if allowed else \
+            "remove it or correct its spelling (racines schema lists the allowed keys)"
+    if kind == "missing":
+        return f"add '{error['loc'][-1]}:' (racines schema describes it)"
+    if kind == "union_tag_invalid":
+        return "set generator.kind to one of: still, kenburns, morph, credits"
+    if kind == "union_tag_not_found":
+        return "add 'kind:' (one of: still, kenburns, morph, credits)"
+    return "see racines schema for the expected form"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = _model_in(current.model_fields[part].annotation, None)
+        elif isinstance(current, dict):  # discriminated union: part is the tag
+            current = current.get(part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any, _unused: Any) -> Any:
+    """The model (or {tag: model} for a tagged union) inside an annotation, if any."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    models = [a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    if len(models) == 1:
+        return models[0]
+    if models and all("kind" in m.model_fields for m in models):
+        return {typing.get_args(m.model_fields["kind"].annotation)[0]: m for m in models}
+    return None
+
+
+def _flatten(annotation: Any) -> list:
+    import typing
+
+    args = typing.get_args(annotation)
+    if not args:
+        return [annotation]
+    return [leaf for arg in args for leaf in _flatten(arg)]
+
+
+def _validate(model: type[BaseModel], data: dict, out: _Collector) -> BaseModel | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            loc = tuple(part for part in error["loc"] if not _is_type_tag(part))
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            out.add(loc, message, _fix_for(error, model), value=error.get("input", ...)
+                    if error["type"] not in ("missing", "extra_forbidden") else ...)
+        return None
+
+
+def _is_type_tag(part: Any) -> bool:
+    # pydantic puts union member names in locations ('int', 'str', 'Dissolve', 'literal[...]')
+    return isinstance(part, str) and (part in ("int", "str", "list[int]", "Dissolve")
+                                      or part.startswith(("literal[", "constrained-str", "function-")))
+
+
+def parse_rate(value: Any) -> Fraction:
+    try:
+        rate = Fraction(value) if isinstance(value, (int, str)) else None
+    except (ValueError, ZeroDivisionError):
+        rate = None
+    if rate is None or rate not in SMPTE_RATES:
+        raise ValueError("not a frame rate with SMPTE timecode")
+    return rate
+
+
+def frames_of(value: int | str, rate: Fraction) -> int:
+    """Exact conversion of a duration to frames (seconds are rounded half up to a frame)."""
+    if isinstance(value, int):
+        return value
+    number, unit = parse_duration_text(value)
+    if unit == "f":
+        if "." in number:
+            raise ValueError("a frame count must be a whole number")
+        return int(number)
+    exact = Fraction(number) * rate
+    return math.floor(exact + Fraction(1, 2))
+
+
+def load_film(root: Path | str) -> Film:
+    """Read and check the whole project; raise :class:`ValidationFailed` listing every problem."""
+    root = Path(root).resolve()
+    shots_dir = root / "shots"
+    problems: list[Problem] = []
+    if not (shots_dir / FILM_FILE).is_file():
+        raise ValidationFailed([Problem(
+            file=f"{shots_dir.name}/{FILM_FILE}" if shots_dir.is_dir() else "shots/",
+            field="", message=f"no film settings found under {root}",
+            fix="run racines from the project folder (the one holding shots/film.yaml) or pass --project DIR",
+        )])
+
+    film_out = _Collector(root, shots_dir / FILM_FILE, problems)
+    film_data = _read_yaml(shots_dir / FILM_FILE, film_out)
+    settings = _validate(FilmSettings, film_data, film_out) if film_data is not None else None
+    rate, size, timecode = _film_values(settings, film_out)
+
+    shot_files = sorted(p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE)
+    shots: dict[str, Shot] = {}
+    collectors: dict[str, _Collector] = {}
+    for path in shot_files:
+        out = _Collector(root, path, problems)
+        shot_id = path.stem
+        if not _valid_shot_id(shot_id):
+            out.add((), "the file name is not a valid shot id",
+                    "rename it with letters, digits, '-' and '_' only (at most 32), e.g. s010.yaml",
+                    value=shot_id)
+            continue
+        data = _read_yaml(path, out)
+        parsed = _validate(ShotFile, data, out) if data is not None else None
+        collectors[shot_id] = out
+        if parsed is not None and rate is not None:
+            shot = _resolve_shot(root, path, shot_id, parsed, rate, out)
+            if shot is not None:
+                shots[shot_id] = shot
+
+    cut: tuple[str, ...] = ()
+    if settings is not None:
+        cut = tuple(settings.cut)
+        _check_cut(cut, shot_files, shots, collectors, film_out)
+    if problems:
+        raise ValidationFailed(problems)
+    return Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
+                timecode_start=timecode, cut=cut, shots=shots)
+
+
+def _valid_shot_id(text: str) -> bool:
+    import re
+
+    from racines.film.schema import SHOT_ID_PATTERN
+
+    return re.match(SHOT_ID_PATTERN, text) is not None
+
+
+def _film_values(settings: FilmSettings | None, out: _Collector):
+    if settings is None:
+        return None, None, None
+    rate = size = timecode = None
+    try:
+        rate = parse_rate(settings.frame_rate)
+    except ValueError:
+        out.add(("frame_rate",), "not an exact frame rate with SMPTE timecode", value=settings.frame_rate,
+                fix="use one of 24, 25, 30, 48, 50, 60, '24000/1001', '30000/1001', '48000/1001', "
+                    "'60000/1001' (write 23.976 as '24000/1001')")
+    try:
+        size = _parse_resolution(settings.resolution)
+    except ValueError as exc:
+        out.add(("resolution",), str(exc), "give 'WIDTHxHEIGHT' with even numbers between 64 and 8192, "
+                "e.g. 1920x1080", value=settings.resolution)
+    if rate is not None:
+        timecode = settings.timecode_start
+        if ";" in timecode and rate not in DROP_FRAME_RATES:
+            out.add(("timecode_start",), "drop-frame timecode (';') exists only at 30000/1001 and 60000/1001",
+                    "write the frames separator as ':'", value=timecode)
+        else:
+            try:
+                otio.opentime.from_timecode(timecode, float(rate))
+            except ValueError as exc:
+                out.add(("timecode_start",), f"not a valid timecode at this rate ({exc})",
+                        "write HH:MM:SS:FF with FF below the frame rate", value=timecode)
+    return rate, size, timecode
+
+
+def _parse_resolution(value: str | list[int]) -> tuple[int, int]:
+    if isinstance(value, str):
+        parts = value.lower().replace(" ", "").split("x")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError("not of the form WIDTHxHEIGHT")
+        width, height = int(parts[0]), int(parts[1])
+    elif len(value) == 2:
+        width, height = value
+    else:
+        raise ValueError("needs exactly two numbers, width and height")
+    if not (64 <= width <= 8192 and 64 <= height <= 8192):
+        raise ValueError("each side must be between 64 and 8192 pixels")
+    if width % 2 or height % 2:
+        raise ValueError("both sides must be even (4:2:2 and 4:2:0 video need it)")
+    return width, height
+
+
+def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: Fraction,
+                  out: _Collector) -> Shot | None:
+    ok = True
+    frames = frames_of(parsed.duration, rate)
+    if frames < 1:
+        out.add(("duration",), "a shot must last at least one frame", "give a positive duration such as 5s or 120",
+                value=parsed.duration)
+        ok = False
+
+    dissolve = 0
+    if isinstance(parsed.transition, Dissolve):
+        dissolve = frames_of(parsed.transition.dissolve, rate)
+        if dissolve < 1:
+            out.add(("transition", "dissolve"), "a dissolve must last at least one frame",
+                    "use 'transition: cut' for no dissolve", value=parsed.transition.dissolve)
+            ok = False
+
+    source = None
+    if parsed.source is not None:
+        photo = _checked_image(root, path, parsed.source.photo, ("source", "photo"), out)
+        if photo is None:
+            ok = False
+        else:
+            source = SourcePhoto(path=photo, relpath=project_relative(root, photo),
+                                 contributor=parsed.source.contributor, consent=parsed.source.consent,
+                                 credit=parsed.source.credit or parsed.source.contributor)
+    elif parsed.generator.kind != "credits":
+        out.add(("source",), f"a '{parsed.generator.kind}' shot needs a source photograph",
+                "add source: {photo: photos/NAME.jpg, contributor: NAME, consent: granted}")
+        ok = False
+
+    assets = {}
+    if isinstance(parsed.generator, MorphSettings):
+        target = _checked_image(root, path, parsed.generator.target, ("generator", "target"), out)
+        if target is None:
+            ok = False
+        else:
+            assets["target"] = target
+        holds = parsed.generator.hold_start + parsed.generator.hold_end
+        if frames >= 1 and holds >= frames:
+            out.add(("generator", "hold_start"), f"the holds ({holds} frames) leave no frame for the morph "
+                    f"in a {frames}-frame shot", "shorten hold_start/hold_end or lengthen the shot", value=holds)
+            ok = False
+    if not ok:
+        return None
+    return Shot(id=shot_id, file=out.file, frames=frames, generator=parsed.generator, source=source,
+                dissolve_frames=dissolve, notes=parsed.notes, assets=assets)
+
+
+def _checked_image(root: Path, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
+    try:
+        image = confine(root, shot_path.parent, text)
+    except PathRefused as exc:
+        out.add(loc, str(exc), exc.fix, value=text)
+        return None
+    try:
+        check_image(image)
+    except NotAnImage as exc:
+        out.add(loc, f"not a readable image: {exc}", "give a PNG, JPEG, TIFF or WebP photograph", value=text)
+        return None
+    return image
+
+
+def _check_cut(cut: tuple[str, ...], shot_files: list[Path], shots: dict[str, Shot],
+               collectors: dict[str, _Collector], film_out: _Collector) -> None:
+    known = {p.stem for p in shot_files}
+    seen: set[str] = set()
+    for index, shot_id in enumerate(cut):
+        if shot_id not in known:
+            film_out.add(("cut", index), "no shot file for this id",
+                         f"create shots/{shot_id}.yaml or remove the id from the cut", value=shot_id)
+        if shot_id in seen:
+            film_out.add(("cut", index), "this shot appears twice in the cut", "remove the repeat", value=shot_id)
+        seen.add(shot_id)
+    check_dissolves([shots[s] for s in cut if s in shots], collectors)
+
+
+def check_dissolves(ordered: list[Shot], collectors: dict[str, _Collector]) -> None:
+    """A dissolve overlaps the end of its shot with the start of the next: both must be long enough."""
+    for index, shot in enumerate(ordered):
+        if not shot.dissolve_frames:
+            continue
+        out = collectors[shot.id]
+        loc = ("transition", "dissolve")
+        if index == len(ordered) - 1:
+            out.add(loc, "the last shot of the cut has no next shot to dissolve into",
+                    "use 'transition: cut'", value=shot.dissolve_frames)
+            continue
+        following = ordered[index + 1]
+        incoming = ordered[index - 1].dissolve_frames if index > 0 else 0
+        if incoming + shot.dissolve_frames > shot.frames:
+            out.add(loc, f"the dissolves in and out of this {shot.frames}-frame shot need "
+                    f"{incoming + shot.dissolve_frames} frames", "shorten the dissolve or lengthen the shot",
+                    value=shot.dissolve_frames)
+        outgoing_next = following.dissolve_frames if index + 1 < len(ordered) - 1 else 0
+        if shot.dissolve_frames + outgoing_next > following.frames:
+            out.add(loc, f"the dissolve is longer than what the next shot ({following.id}, "
+                    f"{following.frames} frames) can overlap", "shorten the dissolve or lengthen the next shot",
+                    value=shot.dissolve_frames)

@@ -1,0 +1,70 @@
+"""The resolved film: pure data that every later layer reads.
+
+Loading turns the YAML models into these: paths are absolute and confined to the project,
+durations are whole frames at the film's exact rate, and the cut is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from racines.film.schema import CreditsSettings, GeneratorBase
+
+
+@dataclass(frozen=True)
+class SourcePhoto:
+    path: Path          # absolute, inside the project
+    relpath: str        # as a project-relative POSIX path, for manifests and credits
+    contributor: str
+    consent: str
+    credit: str
+
+
+@dataclass(frozen=True)
+class Shot:
+    id: str
+    file: str                       # project-relative path of the shot file
+    frames: int
+    generator: GeneratorBase
+    source: SourcePhoto | None
+    dissolve_frames: int = 0        # 0 means a cut into the next shot
+    notes: str = ""
+    assets: dict[str, Path] = field(default_factory=dict)   # extra images, e.g. a morph target
+
+    @property
+    def kind(self) -> str:
+        return self.generator.kind
+
+    @property
+    def needs_consent(self) -> bool:
+        return not isinstance(self.generator, CreditsSettings)
+
+    @property
+    def consented(self) -> bool:
+        return not self.needs_consent or (self.source is not None and self.source.consent == "granted")
+
+
+@dataclass(frozen=True)
+class Film:
+    root: Path
+    title: str
+    rate: Fraction
+    width: int
+    height: int
+    timecode_start: str
+    cut: tuple[str, ...]
+    shots: dict[str, Shot]
+
+    @property
+    def rate_text(self) -> str:
+        """The rate as ffmpeg and humans read it exactly: '24' or '24000/1001'."""
+        return str(self.rate.numerator) if self.rate.denominator == 1 else f"{self.rate.numerator}/{self.rate.denominator}"
+
+    def shots_in_cut(self) -> list[Shot]:
+        return [self.shots[shot_id] for shot_id in self.cut]
+
+    def slug(self) -> str:
+        keep = "".join(c if c.isalnum() else "_" for c in self.title.lower())
+        return "_".join(part for part in keep.split("_") if part) or "film"

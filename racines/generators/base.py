@@ -1,0 +1,49 @@
+"""What every generator provides, and the easing curves they share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+import numpy as np
+
+from racines.film.model import Film, Shot
+
+
+class Generator:
+    """Turns a shot into exactly ``shot.frames`` RGB uint8 frames of the film's size.
+
+    Frames are yielded one at a time so that a take streams to the encoder and a shot of
+    any length never sits whole in memory.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    #: the models this generator uses, for the manifest and the end credits
+    models: ClassVar[tuple[str, ...]] = ()
+
+    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"racines {self.name} {self.version} (no model weights)" if not self.models else \
+            f"racines {self.name} {self.version} with {', '.join(self.models)}"
+
+
+def ease(t: np.ndarray | float, curve: str) -> np.ndarray | float:
+    """Map progress ``t`` in [0, 1] through an easing curve (smoothstep-based, C1-continuous)."""
+    t = np.clip(t, 0.0, 1.0)
+    if curve == "linear":
+        return t
+    if curve == "ease-in":
+        return t * t
+    if curve == "ease-out":
+        return 1.0 - (1.0 - t) * (1.0 - t)
+    if curve == "ease-in-out":
+        return t * t * (3.0 - 2.0 * t)
+    raise ValueError(f"unknown easing curve {curve!r}; use linear, ease-in, ease-out or ease-in-out")
+
+
+def progress(index: int, count: int) -> float:
+    """Progress of frame ``index`` of ``count``: 0 on the first frame, 1 on the last."""
+    return 0.0 if count <= 1 else index / (count - 1)

@@ -1,0 +1,82 @@
+"""The end credits card: every contributor whose photograph is in the cut, and the
+generators and models that made the images.
+
+Example::
+
+    duration: 8s
+    generator: {kind: credits, heading: Racines, extra_lines: ["With the class of 2026"]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from racines.film.model import Film, Shot
+from racines.generators.base import Generator
+
+FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+FONT_BOLD = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+
+
+def credit_lines(film: Film, heading: str, extra_lines: list[str]) -> list[tuple[str, str]]:
+    """The card's text as (style, line) pairs; shared with the manifest so both say the same."""
+    # late import: the registry imports this module
+    from racines.generators.registry import get_generator
+
+    shots = [s for s in film.shots_in_cut() if s.needs_consent and s.consented]
+    contributors: list[str] = []
+    for shot in shots:
+        line = shot.source.credit if shot.source.credit == shot.source.contributor else \
+            f"{shot.source.credit} ({shot.source.contributor})"
+        if line not in contributors:
+            contributors.append(line)
+    makers: list[str] = []
+    for shot in film.shots_in_cut():
+        if shot.kind == "credits":
+            continue
+        text = get_generator(shot.kind).describe()
+        if text not in makers:
+            makers.append(text)
+    lines = [("title", heading), ("gap", ""), ("head", "Photographs from the family archives of")]
+    lines += [("body", c) for c in contributors]
+    lines += [("gap", ""), ("head", "Images made with")] + [("body", m) for m in makers]
+    if extra_lines:
+        lines += [("gap", "")] + [("body", x) for x in extra_lines]
+    return lines
+
+
+class CreditsGenerator(Generator):
+    name = "credits"
+    version = "1"
+
+    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+        card = render_card(credit_lines(film, shot.generator.heading, shot.generator.extra_lines),
+                           film.width, film.height).astype(np.float32)
+        fade = min(12, shot.frames // 4)
+        for index in range(shot.frames):
+            level = min(1.0, (index + 1) / (fade + 1), (shot.frames - index) / (fade + 1)) if fade else 1.0
+            yield (card * level + 0.5).astype(np.uint8)
+
+
+def render_card(lines: list[tuple[str, str]], width: int, height: int) -> np.ndarray:
+    unit = height / 28
+    sizes = {"title": 2.0, "head": 0.8, "body": 1.0, "gap": 0.6}
+    total = sum(sizes[style] * unit * 1.5 for style, _ in lines)
+    shrink = min(1.0, height * 0.9 / total) if total else 1.0
+    image = Image.new("RGB", (width, height), (8, 8, 10))
+    draw = ImageDraw.Draw(image)
+    y = (height - total * shrink) / 2
+    for style, text in lines:
+        size = max(6, round(sizes[style] * unit * shrink))
+        if text:
+            font = ImageFont.truetype(str(FONT_BOLD if style == "title" else FONT), size)
+            colour = (200, 190, 160) if style == "head" else (240, 236, 228)
+            left = (width - draw.textlength(text, font=font)) / 2
+            draw.text((left, y), text, font=font, fill=colour)
+        y += sizes[style] * unit * 1.5 * shrink
+    return np.asarray(image)

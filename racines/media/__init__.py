@@ -1,0 +1,1 @@
+"""ffmpeg at the edge: finding the binary, running it safely, presets, probing."""

@@ -1,0 +1,139 @@
+"""Run ffmpeg graphs built with ffmpeg-python, streaming raw frames through pipes.
+
+ffmpeg-python only builds the argument list here; the process is started with
+``subprocess`` so that stderr goes to a temporary file (an unread stderr pipe deadlocks
+a long encode) and a failure reports ffmpeg's last lines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from functools import lru_cache
+
+import ffmpeg
+import numpy as np
+
+from racines.errors import RenderFailed
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """``$RACINES_FFMPEG``, else the ffmpeg shipped by imageio-ffmpeg (a pinned, full build)."""
+    chosen = os.environ.get("RACINES_FFMPEG")
+    if chosen:
+        return chosen
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "unknown"
+    return first.replace("ffmpeg version ", "").split(" Copyright")[0]
+
+
+def ffprobe_exe() -> str | None:
+    return os.environ.get("RACINES_FFPROBE") or shutil.which("ffprobe")
+
+
+def frame_bytes(width: int, height: int, pix_fmt: str) -> int:
+    per_pixel = {"rgb24": 3, "yuv422p10le": 4, "gray": 1}[pix_fmt]
+    return width * height * per_pixel
+
+
+class _Process:
+    """One ffmpeg process whose stderr is kept in a temporary file for error reports."""
+
+    def __init__(self, stream, what: str, metadata: dict[str, dict[str, str]] | None = None, **pipes):
+        self.what = what
+        self.args = stream.compile(cmd=ffmpeg_exe(), overwrite_output=True)
+        # ffmpeg-python cannot repeat an option, so container metadata is placed before each output here
+        for output, items in (metadata or {}).items():
+            at = self.args.index(output)
+            self.args[at:at] = [arg for key, value in items.items() for arg in ("-metadata", f"{key}={value}")]
+        self.args[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+        if pipes.get("stdin"):
+            self.args.remove("-nostdin")
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stderr=self._log, **pipes)
+
+    def error_tail(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
+        return "\n".join(lines[-12:]) or "(ffmpeg printed nothing)"
+
+    def finish(self) -> None:
+        code = self.proc.wait()
+        try:
+            if code != 0:
+                raise RenderFailed(f"ffmpeg failed while {self.what} (exit {code}):\n{self.error_tail()}")
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
+
+class FrameWriter:
+    """Feed raw frames to an ffmpeg graph whose input is ``pipe:``; use as a context manager."""
+
+    def __init__(self, stream, what: str, metadata: dict[str, dict[str, str]] | None = None):
+        self._process = _Process(stream, what, metadata, stdin=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray | bytes | memoryview) -> None:
+        try:
+            self._process.proc.stdin.write(frame if isinstance(frame, (bytes, memoryview)) else frame.data)
+        except BrokenPipeError:
+            self._process.proc.wait()
+            raise RenderFailed(f"ffmpeg stopped while {self._process.what}:\n{self._process.error_tail()}") from None
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self._process.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            self._process.finish()
+        else:
+            self._process.kill()
+
+
+def read_frames(stream, width: int, height: int, pix_fmt: str, what: str) -> Iterator[bytes]:
+    """Yield each raw frame an ffmpeg graph writes to ``pipe:`` as bytes."""
+    size = frame_bytes(width, height, pix_fmt)
+    process = _Process(stream, what, stdout=subprocess.PIPE)
+    try:
+        while True:
+            chunk = process.proc.stdout.read(size)
+            if not chunk:
+                break
+            if len(chunk) != size:
+                raise RenderFailed(f"ffmpeg returned a partial frame while {what}")
+            yield chunk
+        process.proc.stdout.close()
+        process.finish()
+    except BaseException:
+        process.kill()
+        raise
+
+
+def raw_input(width: int, height: int, rate: str, pix_fmt: str = "rgb24"):
+    return ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}", framerate=rate)
+
+
+def run(stream, what: str) -> None:
+    """Run a graph with no pipes (e.g. a probe-free transcode) and raise with ffmpeg's words on failure."""
+    process = _Process(stream, what)
+    process.finish()

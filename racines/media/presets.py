@@ -1,0 +1,54 @@
+"""Output presets for editorial and review media, as ffmpeg-python keyword arguments.
+
+Colour: untagged RGB is converted with the BT.709 matrix to video (limited) range, and a
+trailing ``setparams`` pins the tags, because ffmpeg >= 7.1 drops ``-color_*`` flags on
+untagged frames.
+"""
+
+from __future__ import annotations
+
+BT709_TAGS = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "color_range": "tv"}
+
+
+def to_bt709(stream, pix_fmt: str):
+    """RGB in, BT.709 limited-range YUV out, tagged."""
+    stream = stream.filter("scale", out_color_matrix="bt709", out_range="tv")
+    stream = stream.filter("format", pix_fmt)
+    return tag_bt709(stream)
+
+
+def tag_bt709(stream):
+    return stream.filter("setparams", color_primaries="bt709", color_trc="bt709", colorspace="bt709", range="tv")
+
+
+def prores_hq(timecode: str, reel: str | None = None) -> dict:
+    """ProRes 422 HQ, 10-bit 4:2:2, in a QuickTime with a timecode track and a reel name."""
+    args = {
+        "vcodec": "prores_ks",
+        "profile:v": 3,
+        "vendor": "apl0",
+        "pix_fmt": "yuv422p10le",
+        "timecode": timecode,
+        "f": "mov",
+        **BT709_TAGS,
+    }
+    if reel:
+        args["metadata:s:v:0"] = f"reel_name={reel}"
+    return args
+
+
+def lossless_rgb() -> dict:
+    """FFV1 in Matroska, planar RGB: the take's lossless frames, bit-exact to what the generator made."""
+    return {"vcodec": "ffv1", "level": 3, "pix_fmt": "gbrp", "slices": 4, "f": "matroska"}
+
+
+def review_h264() -> dict:
+    return {
+        "vcodec": "libx264",
+        "crf": 20,
+        "preset": "veryfast",
+        "pix_fmt": "yuv420p",
+        "movflags": "+faststart",
+        "f": "mp4",
+        **BT709_TAGS,
+    }

@@ -1,0 +1,1 @@
+"""Render the timeline to the film's deliverables with ffmpeg, streaming frames through pipes."""

@@ -1,0 +1,1 @@
+"""Takes: immutable versions of a shot's media, with manifests, written atomically."""

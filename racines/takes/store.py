@@ -1,0 +1,104 @@
+"""The take store: ``renders/takes/<shot>/vNNN/`` folders that are complete or absent.
+
+A take folder holds the lossless frames (``frames.mkv``, FFV1), the editorial media
+(``<shot>_vNNN.mov``, ProRes 422 HQ with timecode and reel) and ``manifest.json``.
+It is assembled in a hidden staging folder and renamed into place in one step, so a
+killed process never leaves a half-written take behind a version number.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from racines.takes.atomic import staging_dir, sweep_partials
+
+TAKES_DIR = Path("renders") / "takes"
+VERSION = re.compile(r"^v(\d{3,})$")
+
+
+@dataclass(frozen=True)
+class Take:
+    shot_id: str
+    version: str
+    folder: Path
+    manifest: dict
+
+    @property
+    def media(self) -> Path:
+        return self.folder / self.manifest["media"]["editorial"]
+
+    @property
+    def lossless(self) -> Path:
+        return self.folder / self.manifest["media"]["lossless"]
+
+    @property
+    def reel(self) -> str:
+        return self.manifest["media"]["reel"]
+
+    @property
+    def frames(self) -> int:
+        return self.manifest["frames"]
+
+    @property
+    def cache_key(self) -> str:
+        return self.manifest["cache_key"]
+
+
+def reel_for(shot_id: str, version: str, cache_key: str) -> str:
+    """A unique reel name of 8 characters: the EDL's only reliable link back to the media."""
+    digest = hashlib.sha1(f"{shot_id}/{version}/{cache_key}".encode()).digest()
+    return "R" + base64.b32encode(digest).decode()[:7]
+
+
+class TakeStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.folder = self.root / TAKES_DIR
+
+    def shot_folder(self, shot_id: str) -> Path:
+        return self.folder / shot_id
+
+    def takes(self, shot_id: str) -> list[Take]:
+        folder = self.shot_folder(shot_id)
+        found = []
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if VERSION.match(entry.name) and (entry / "manifest.json").is_file():
+                    manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
+                    found.append(Take(shot_id, entry.name, entry, manifest))
+        return sorted(found, key=lambda take: int(take.version[1:]))
+
+    def latest(self, shot_id: str) -> Take | None:
+        takes = self.takes(shot_id)
+        return takes[-1] if takes else None
+
+    def find_cached(self, shot_id: str, cache_key: str) -> Take | None:
+        for take in reversed(self.takes(shot_id)):
+            if take.cache_key == cache_key:
+                return take
+        return None
+
+    def next_version(self, shot_id: str) -> str:
+        folder = self.shot_folder(shot_id)
+        numbers = [int(m.group(1)) for e in folder.iterdir() if (m := VERSION.match(e.name))] if folder.is_dir() else []
+        return f"v{max(numbers, default=0) + 1:03d}"
+
+    def create(self, shot_id: str, fill: Callable[[Path, str], dict]) -> Take:
+        """Build a new take: ``fill(staging_folder, version)`` writes the media and returns the manifest."""
+        folder = self.shot_folder(shot_id)
+        sweep_partials(folder)
+        version = self.next_version(shot_id)
+        with staging_dir(folder, version) as staging:
+            manifest = fill(staging, version)
+            (staging / "manifest.json").write_text(
+                json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+            final = folder / version
+            os.rename(staging, final)  # atomic; fails rather than overwrite a take made meanwhile
+        return Take(shot_id, version, final, manifest)
