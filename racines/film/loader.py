@@ -8,6 +8,8 @@ names the file, the line where the YAML gives one, the field, the bad value and 
 from __future__ import annotations
 
 import math
+import re
+import typing
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,14 @@ from racines.errors import Problem, ValidationFailed
 from racines.film.images import NotAnImage, check_image
 from racines.film.model import Film, Shot, SourcePhoto
 from racines.film.paths import PathRefused, confine, project_relative
-from racines.film.schema import Dissolve, FilmSettings, MorphSettings, ShotFile, parse_duration_text
+from racines.film.schema import (
+    SHOT_ID_PATTERN,
+    Dissolve,
+    FilmSettings,
+    MorphSettings,
+    ShotFile,
+    parse_duration_text,
+)
 
 FILM_FILE = "film.yaml"
 SMPTE_RATES = (
@@ -121,14 +130,33 @@ def _fix_for(error: dict, model: type[BaseModel]) -> str:
         return "set generator.kind to one of: still, kenburns, morph, credits"
     if kind == "union_tag_not_found":
         return "add 'kind:' (one of: still, kenburns, morph, credits)"
-    return "see racines schema for the expected form"
+    return TYPE_FIXES.get(kind, "see racines schema for the expected form")
+
+
+TYPE_FIXES = {
+    "int_type": "write a whole number, e.g. 42",
+    "int_from_float": "write a whole number, e.g. 42",
+    "float_type": "write a number, e.g. 0.5",
+    "string_type": "write text (quote it if it looks like a number)",
+    "bool_type": "write true or false",
+    "list_type": "write a list, e.g. [a, b]",
+    "model_type": "write a mapping of 'key: value' lines",
+    "dict_type": "write a mapping of 'key: value' lines",
+    "literal_error": "use one of the values listed",
+    "greater_than_equal": "use a value within the allowed range",
+    "less_than_equal": "use a value within the allowed range",
+    "greater_than": "use a value within the allowed range",
+    "less_than": "use a value within the allowed range",
+    "too_short": "give at least one value",
+    "string_too_short": "write something here, or remove the key",
+}
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     current: Any = model
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
-            current = _model_in(current.model_fields[part].annotation, None)
+            current = _model_in(current.model_fields[part].annotation)
         elif isinstance(current, dict):  # discriminated union: part is the tag
             current = current.get(part)
         if current is None:
@@ -138,10 +166,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return []
 
 
-def _model_in(annotation: Any, _unused: Any) -> Any:
+def _model_in(annotation: Any) -> Any:
     """The model (or {tag: model} for a tagged union) inside an annotation, if any."""
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     models = [a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
@@ -153,32 +179,68 @@ def _model_in(annotation: Any, _unused: Any) -> Any:
 
 
 def _flatten(annotation: Any) -> list:
-    import typing
-
     args = typing.get_args(annotation)
     if not args:
         return [annotation]
     return [leaf for arg in args for leaf in _flatten(arg)]
 
 
+#: what to write, for fields that accept more than one form
+FORM_HINTS = {
+    "frame_rate": "use one of 24, 25, 30, 48, 50, 60, '24000/1001', '30000/1001', '48000/1001', '60000/1001' "
+                  "(write 23.976 as '24000/1001')",
+    "resolution": "give 'WIDTHxHEIGHT' (e.g. 1920x1080) or [1920, 1080]",
+    "duration": "give frames (120) or seconds ('5s', '4.5s')",
+    "dissolve": "give frames (12) or seconds ('0.5s')",
+    "transition": "write 'cut' or {dissolve: 12}",
+}
+
+
 def _validate(model: type[BaseModel], data: dict, out: _Collector) -> BaseModel | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        groups: dict[tuple, list[dict]] = {}
         for error in exc.errors(include_url=False):
-            loc = tuple(part for part in error["loc"] if not _is_type_tag(part))
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            out.add(loc, message, _fix_for(error, model), value=error.get("input", ...)
-                    if error["type"] not in ("missing", "extra_forbidden") else ...)
+            groups.setdefault(_data_loc(data, error["loc"]), []).append(error)
+        for loc, errors in groups.items():
+            error = _most_relevant(errors)
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            fix = _fix_for(error, model)
+            if len(errors) > 1 or fix.startswith("see racines schema"):
+                fix = FORM_HINTS.get(str(loc[-1]) if loc else "", fix)
+            shows_value = error["type"] not in ("missing", "extra_forbidden")
+            out.add(loc, message, fix, value=error.get("input") if shows_value else ...)
         return None
 
 
-def _is_type_tag(part: Any) -> bool:
-    # pydantic puts union member names in locations ('int', 'str', 'Dissolve', 'literal[...]')
-    return isinstance(part, str) and (part in ("int", "str", "list[int]", "Dissolve")
-                                      or part.startswith(("literal[", "constrained-str", "function-")))
+def _data_loc(data: Any, loc: tuple) -> tuple:
+    """Keep the parts of a pydantic location that are real keys or indices in the YAML data,
+    dropping union member tags such as 'constrained-int' or 'kenburns'."""
+    kept, node = [], data
+    for position, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            kept.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            kept.append(part)
+        elif position == len(loc) - 1 and isinstance(node, dict):
+            kept.append(part)  # a missing key: still name it
+    return tuple(kept)
+
+
+def _most_relevant(errors: list[dict]) -> dict:
+    """Among the errors of a union's branches, the one for the branch the input's type chose."""
+    if len(errors) == 1:
+        return errors[0]
+    value = errors[0].get("input")
+    branch = {int: "int", float: "float", str: "str", list: "list", dict: "dict"}.get(type(value), "")
+    for error in errors:
+        tags = " ".join(str(p) for p in error["loc"])
+        if branch and branch in tags and not error["type"].endswith("_type"):
+            return error
+    return errors[0]
 
 
 def parse_rate(value: Any) -> Fraction:
@@ -251,10 +313,6 @@ def load_film(root: Path | str) -> Film:
 
 
 def _valid_shot_id(text: str) -> bool:
-    import re
-
-    from racines.film.schema import SHOT_ID_PATTERN
-
     return re.match(SHOT_ID_PATTERN, text) is not None
 
 
@@ -378,28 +436,29 @@ def _check_cut(cut: tuple[str, ...], shot_files: list[Path], shots: dict[str, Sh
         if shot_id in seen:
             film_out.add(("cut", index), "this shot appears twice in the cut", "remove the repeat", value=shot_id)
         seen.add(shot_id)
-    check_dissolves([shots[s] for s in cut if s in shots], collectors)
+    for shot, message, fix in dissolve_problems([shots[s] for s in cut if s in shots]):
+        collectors[shot.id].add(("transition", "dissolve"), message, fix, value=shot.dissolve_frames)
 
 
-def check_dissolves(ordered: list[Shot], collectors: dict[str, _Collector]) -> None:
-    """A dissolve overlaps the end of its shot with the start of the next: both must be long enough."""
+def dissolve_problems(ordered: list[Shot]) -> list[tuple[Shot, str, str]]:
+    """A dissolve overlaps the end of its shot with the start of the next: both must be long enough.
+
+    Returns (shot, message, fix) for each impossible dissolve in this cut order.
+    """
+    found = []
     for index, shot in enumerate(ordered):
         if not shot.dissolve_frames:
             continue
-        out = collectors[shot.id]
-        loc = ("transition", "dissolve")
         if index == len(ordered) - 1:
-            out.add(loc, "the last shot of the cut has no next shot to dissolve into",
-                    "use 'transition: cut'", value=shot.dissolve_frames)
+            found.append((shot, "the last shot of the cut has no next shot to dissolve into", "use 'transition: cut'"))
             continue
         following = ordered[index + 1]
         incoming = ordered[index - 1].dissolve_frames if index > 0 else 0
         if incoming + shot.dissolve_frames > shot.frames:
-            out.add(loc, f"the dissolves in and out of this {shot.frames}-frame shot need "
-                    f"{incoming + shot.dissolve_frames} frames", "shorten the dissolve or lengthen the shot",
-                    value=shot.dissolve_frames)
+            found.append((shot, f"the dissolves in and out of this {shot.frames}-frame shot need "
+                          f"{incoming + shot.dissolve_frames} frames", "shorten the dissolve or lengthen the shot"))
         outgoing_next = following.dissolve_frames if index + 1 < len(ordered) - 1 else 0
         if shot.dissolve_frames + outgoing_next > following.frames:
-            out.add(loc, f"the dissolve is longer than what the next shot ({following.id}, "
-                    f"{following.frames} frames) can overlap", "shorten the dissolve or lengthen the next shot",
-                    value=shot.dissolve_frames)
+            found.append((shot, f"the dissolve is longer than what the next shot ({following.id}, "
+                          f"{following.frames} frames) can overlap", "shorten the dissolve or lengthen the next shot"))
+    return found

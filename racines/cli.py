@@ -1,0 +1,166 @@
+"""The ``racines`` command: thin click commands over :mod:`racines.pipeline`.
+
+Exit codes: 0 success; 1 internal error (a bug: rerun with --debug and report it);
+2 invalid input (shot files, photographs, consent, usage); 3 a render failed (ffmpeg or a
+generator); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import click
+import opentimelineio as otio
+
+from racines import __version__, pipeline
+from racines.errors import ExitCode, RacinesError
+from racines.film.loader import load_film
+from racines.film.schema import FilmSettings, ShotFile
+
+
+class _Bars:
+    """Progress bars on stderr, one per shot or render, fed frame counts."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __call__(self, label: str, total: int):
+        if not self.enabled:
+            return None
+        bar = click.progressbar(length=total, label=label.ljust(24), file=sys.stderr, show_pos=True)
+        bar.__enter__()
+        state = {"done": 0}
+
+        def advance(count: int) -> None:
+            bar.update(count - state["done"])
+            state["done"] = count
+            if count >= total:
+                bar.__exit__(None, None, None)
+
+        return advance
+
+
+class Context:
+    def __init__(self, project: Path, debug: bool):
+        self.project = project
+        self.debug = debug
+
+    def film(self):
+        return load_film(self.project)
+
+
+def _run(ctx: Context, action) -> None:
+    try:
+        action()
+    except RacinesError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if ctx.debug:
+            traceback.print_exc()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing half-written was kept", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints a useful message
+        if ctx.debug:
+            traceback.print_exc()
+        else:
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n    rerun with --debug for the "
+                       "traceback, and report it", err=True)
+        sys.exit(ExitCode.INTERNAL)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="racines")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Project folder (the one holding shots/film.yaml).")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def main(click_ctx: click.Context, project: Path, debug: bool) -> None:
+    """racines: archive photographs and shot files to takes, EDLs and a rendered film."""
+    click_ctx.obj = Context(project, debug)
+
+
+@main.command()
+@click.pass_obj
+def validate(ctx: Context) -> None:
+    """Check every shot file and photograph; report all problems at once (exit 2 on any)."""
+
+    def action():
+        film = ctx.film()
+        shots = film.shots_in_cut()
+        total = sum(s.frames for s in shots) - sum(s.dissolve_frames for s in shots[:-1])
+        duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
+        unconsented = [s.id for s in shots if not s.consented]
+        click.echo(f"ok: {film.title}: {len(film.shots)} shot files, {len(shots)} in the cut, "
+                   f"{total} frames ({duration}) at {film.rate_text} fps, {film.width}x{film.height}")
+        if unconsented:
+            click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.option("--shot", "shots", multiple=True, metavar="ID", help="Render only this shot's take (repeatable).")
+@click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent instead of stopping.")
+@click.option("--no-review", is_flag=True, help="Do not make the H.264 review copy.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_obj
+def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, quiet: bool) -> None:
+    """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot)."""
+
+    def action():
+        film = ctx.film()
+        bars = _Bars(not quiet and sys.stderr.isatty())
+        chosen = pipeline.select_shots(film, list(shots)) if shots else None
+        film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
+        for shot in skipped:
+            click.echo(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}", err=True)
+        wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
+        takes, made = pipeline.make_takes(film, wanted, bars)
+        for shot_id in wanted:
+            state = "new" if shot_id in made else "unchanged"
+            click.echo(f"take {shot_id} {takes[shot_id].version} ({state}): {takes[shot_id].media.relative_to(film.root)}")
+        if chosen:
+            return
+        timeline, written = pipeline.export_edit(film, takes)
+        for path in written:
+            click.echo(f"wrote {path.relative_to(film.root)}")
+        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars)
+        click.echo(f"wrote {result.master.relative_to(film.root)} ({result.frames} frames)")
+        if result.review:
+            click.echo(f"wrote {result.review.relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent.")
+@click.pass_obj
+def edl(ctx: Context, skip_unconsented: bool) -> None:
+    """Write edl/<film>.otio and edl/<film>.edl from the newest take of each shot."""
+
+    def action():
+        film, _ = pipeline.consent_gate(ctx.film(), skip_unconsented)
+        _, written = pipeline.export_edit(film, pipeline.existing_takes(film))
+        for path in written:
+            click.echo(f"wrote {path.relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["shot", "film"]), default="shot")
+def schema(which: str) -> None:
+    """Print the JSON Schema of shot files (default) or of shots/film.yaml."""
+    model = ShotFile if which == "shot" else FilmSettings
+    document = model.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "racines shot file" if which == "shot" else "racines film settings"
+    click.echo(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
