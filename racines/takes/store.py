@@ -57,6 +57,20 @@ def reel_for(shot_id: str, version: str, cache_key: str) -> str:
     return "R" + base64.b32encode(digest).decode()[:7]
 
 
+REQUIRED = ("cache_key", "frames", "media")
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    """The take's manifest, or None for a folder that is not a usable take (left untouched)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or any(key not in manifest for key in REQUIRED):
+        return None
+    return manifest
+
+
 class TakeStore:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -70,8 +84,8 @@ class TakeStore:
         found = []
         if folder.is_dir():
             for entry in folder.iterdir():
-                if VERSION.match(entry.name) and (entry / "manifest.json").is_file():
-                    manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
+                manifest = _read_manifest(entry) if VERSION.match(entry.name) else None
+                if manifest is not None:
                     found.append(Take(shot_id, entry.name, entry, manifest))
         return sorted(found, key=lambda take: int(take.version[1:]))
 

@@ -1,0 +1,117 @@
+"""The command line end to end: render, render --shot, edl, consent, exit codes, and the demo film."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pycmx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from racines import __version__
+from racines.cli import main
+from racines.film.loader import load_film
+from racines.takes.store import TakeStore
+from tests.conftest import ffprobe, tree_digest, video_stream
+
+
+def run(root, *args):
+    return CliRunner().invoke(main, ["--project", str(root), *args])
+
+
+def test_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "racines.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+    assert "validate" in CliRunner().invoke(main, ["--help"]).output
+
+
+def test_render_one_shot_makes_only_its_take(tiny_project):
+    result = run(tiny_project, "render", "--shot", "s030")
+    assert result.exit_code == 0, result.output
+    store = TakeStore(tiny_project)
+    assert [t.version for t in store.takes("s030")] == ["v001"]
+    assert store.takes("s010") == [] and not (tiny_project / "edl").exists()
+    assert not list((tiny_project / "renders").glob("*.mov"))
+
+
+def test_unknown_shot_is_a_usage_error(tiny_project):
+    result = run(tiny_project, "render", "--shot", "s999")
+    assert result.exit_code == 2 and "no shot named s999" in result.output
+
+
+def test_edl_before_any_render_says_what_to_do(tiny_project):
+    result = run(tiny_project, "edl")
+    assert result.exit_code == 2 and "racines render" in result.output
+
+
+def test_rerender_reuses_takes_and_edl_command_rewrites_exports(tiny_project):
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    takes = tree_digest(tiny_project / "renders" / "takes")
+    result = run(tiny_project, "render", "--no-review")
+    assert result.exit_code == 0 and result.output.count("(unchanged)") == 4
+    assert tree_digest(tiny_project / "renders" / "takes") == takes
+    (tiny_project / "edl" / "tiny_film.edl").unlink()
+    assert run(tiny_project, "edl").exit_code == 0
+    assert (tiny_project / "edl" / "tiny_film.edl").read_text().startswith("TITLE: Tiny Film")
+
+
+def test_withdrawn_consent_stops_and_skip_unconsented_leaves_the_shot_out(tiny_project):
+    shot = tiny_project / "shots" / "s030.yaml"
+    shot.write_text(shot.read_text().replace("consent: granted", "consent: withdrawn"))
+    refused = run(tiny_project, "render")
+    assert refused.exit_code == 2 and "s030" in refused.output and "Bao" in refused.output
+    assert not (tiny_project / "renders").exists()
+    result = run(tiny_project, "render", "--skip-unconsented", "--no-review")
+    assert result.exit_code == 0, result.output
+    assert not TakeStore(tiny_project).takes("s030")
+    master = video_stream(ffprobe(tiny_project / "renders" / "tiny_film_master.mov", count_frames=True))
+    assert int(master["nb_read_frames"]) == 24 + 24 + 12 - 6 - 4
+    manifest = TakeStore(tiny_project).latest("s040").manifest
+    assert manifest["generator"]["name"] == "credits"
+
+
+def test_debug_shows_a_traceback(tiny_project):
+    (tiny_project / "shots" / "s030.yaml").write_text("duration: [\n")
+    quiet, loud = run(tiny_project, "validate"), CliRunner().invoke(main, ["--project", str(tiny_project), "--debug", "validate"])
+    assert quiet.exit_code == loud.exit_code == 2
+    assert "Traceback" not in quiet.output and "Traceback" in loud.output
+
+
+def test_the_demo_film_renders_with_its_acceptance_properties(demo_copy):
+    """The demo project itself, at a small resolution so the test stays quick."""
+    film_file = demo_copy / "shots" / "film.yaml"
+    film_file.write_text(film_file.read_text().replace("resolution: 1280x720", "resolution: 320x180"))
+    result = run(demo_copy, "render")
+    assert result.exit_code == 0, result.output
+    film = load_film(demo_copy)
+    shots = film.shots_in_cut()
+    assert 6 <= len(shots) <= 10
+    expected = sum(s.frames for s in shots) - sum(s.dissolve_frames for s in shots)
+    assert 30 * 24 <= expected <= 60 * 24
+    video = video_stream(ffprobe(demo_copy / "renders" / "racines_master.mov", count_frames=True))
+    assert (video["codec_name"], video["profile"], video["pix_fmt"]) == ("prores", "HQ", "yuv422p10le")
+    assert video["r_frame_rate"] == "24/1" and video["tags"]["timecode"] == "01:00:00:00"
+    assert (video["color_primaries"], video["color_transfer"], video["color_space"]) == ("bt709",) * 3
+    assert int(video["nb_read_frames"]) == expected
+    edl = pycmx.parse_cmx3600(io.StringIO((demo_copy / "edl" / "racines.edl").read_text()))
+    edits = [e for ev in edl.events for e in ev.edits]
+    shown = [e for e in edits if e.record_in != e.record_out]
+    assert len(shown) == len(shots) and edits[0].record_in == "01:00:00:00"
+    assert len({e.source for e in shown}) == len(shots)
+    dissolves = [e.transition.effect_duration for e in edits if e.transition.kind == "D"]
+    assert dissolves == [s.dissolve_frames for s in shots if s.dissolve_frames]
+    credits = json.loads((demo_copy / "renders" / "takes" / "s090" / "v001" / "manifest.json").read_text())
+    assert credits["generator"]["name"] == "credits"
+    contributors = {yaml.safe_load(p.read_text())["source"]["contributor"]
+                    for p in (demo_copy / "shots").glob("s0[1-8]0.yaml")}
+    assert contributors == {"NASA", "Rachel Michetti", "Stefan van der Walt", "Lav Varshney", "SpaceX"}
+
+
+@pytest.mark.parametrize("which", ["shot", "film"])
+def test_schema_prints_json(which):
+    document = json.loads(CliRunner().invoke(main, ["schema", which]).output)
+    assert document["type"] == "object" and document["additionalProperties"] is False
