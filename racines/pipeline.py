@@ -18,7 +18,7 @@ from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems
 from racines.film.model import Film, Shot
 from racines.render.deliver import Deliverables, render_timeline
-from racines.takes.atomic import atomic_path
+from racines.takes.atomic import atomic_path, sweep_partials
 from racines.takes.make import make_take
 from racines.takes.store import Take, TakeStore
 
@@ -82,6 +82,7 @@ def existing_takes(film: Film) -> dict[str, Take]:
 def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timeline, list[Path]]:
     """Write the timeline as .otio and CMX 3600 .edl under edl/; return it and the files written."""
     edl_dir = film.root / EDL_DIR
+    sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
     timeline = build_timeline(film, takes, edl_dir)
     otio_path = edl_dir / f"{film.slug()}.otio"
     edl_path = edl_dir / f"{film.slug()}.edl"
@@ -94,6 +95,7 @@ def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timelin
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
                 progress: Progress | None = None) -> Deliverables:
+    sweep_partials(film.root / RENDERS_DIR)
     total = round(timeline.duration().value)
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),

@@ -50,10 +50,13 @@ def test_edl_before_any_render_says_what_to_do(tiny_project):
 
 def test_rerender_reuses_takes_and_edl_command_rewrites_exports(tiny_project):
     assert run(tiny_project, "render", "--no-review").exit_code == 0
+    leftover = tiny_project / "renders" / ".tiny_film_master.k3j2.partial.mov"
+    leftover.write_bytes(b"what a killed render left")
     takes = tree_digest(tiny_project / "renders" / "takes")
     result = run(tiny_project, "render", "--no-review")
     assert result.exit_code == 0 and result.output.count("(unchanged)") == 4
     assert tree_digest(tiny_project / "renders" / "takes") == takes
+    assert not leftover.exists()
     (tiny_project / "edl" / "tiny_film.edl").unlink()
     assert run(tiny_project, "edl").exit_code == 0
     assert (tiny_project / "edl" / "tiny_film.edl").read_text().startswith("TITLE: Tiny Film")

@@ -31,16 +31,21 @@ class KenBurnsGenerator(Generator):
 
     def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
         settings = shot.generator
-        # Supersample to the deepest zoom once, so that every frame is a downscale (no blur
-        # from upsampling) and each warp below is a cheap sub-pixel affine resample.
-        scale = max(settings.start.zoom, settings.end.zoom)
-        plate = fit(load_rgb(shot.source.path), film.width, film.height, "cover", scale=scale)
+        # Resample the photograph once to a plate as large as the deepest zoom needs, but no
+        # larger than the photograph itself holds detail for: each frame is then one cheap
+        # sub-pixel affine warp of the plate, and memory stays bounded at any zoom.
+        photo = load_rgb(shot.source.path)
+        native = min(photo.shape[1] / film.width, photo.shape[0] / film.height)
+        scale = max(1.0, min(max(settings.start.zoom, settings.end.zoom), native))
+        plate = fit(photo, film.width, film.height, "cover", scale=scale)
         plate_h, plate_w = plate.shape[:2]
         for index in range(shot.frames):
             t = float(ease(progress(index, shot.frames), settings.easing))
             view = _interpolate(settings.start, settings.end, t)
             matrix = _view_matrix(view, plate_w, plate_h, film.width, film.height)
-            yield cv2.warpAffine(plate, matrix, (film.width, film.height), flags=cv2.INTER_LINEAR,
+            upsampling = view.zoom > scale
+            yield cv2.warpAffine(plate, matrix, (film.width, film.height),
+                                 flags=cv2.INTER_CUBIC if upsampling else cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REFLECT101)
 
 
