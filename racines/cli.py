@@ -19,6 +19,8 @@ from racines import __version__, pipeline
 from racines.errors import ExitCode, RacinesError
 from racines.film.loader import load_film
 from racines.film.schema import FilmSettings, ShotFile
+from racines.takes.reviews import STATUSES, load_review, selected_take, set_status
+from racines.takes.store import TakeStore
 
 
 class _Bars:
@@ -125,7 +127,7 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
             click.echo(f"take {shot_id} {takes[shot_id].version} ({state}): {takes[shot_id].media.relative_to(film.root)}")
         if chosen:
             return
-        timeline, written = pipeline.export_edit(film, takes)
+        timeline, written = pipeline.export_edit(film, pipeline.selected_takes(film))
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         result = pipeline.render_film(film, timeline, review=not no_review, progress=bars)
@@ -144,9 +146,89 @@ def edl(ctx: Context, skip_unconsented: bool) -> None:
 
     def action():
         film, _ = pipeline.consent_gate(ctx.film(), skip_unconsented)
-        _, written = pipeline.export_edit(film, pipeline.existing_takes(film))
+        _, written = pipeline.export_edit(film, pipeline.selected_takes(film))
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.option("--why", is_flag=True, help="Say which inputs changed for stale shots.")
+@click.pass_obj
+def status(ctx: Context, why: bool) -> None:
+    """Per shot of the cut: up to date, stale, missing, failed or unconsented."""
+
+    def action():
+        states = pipeline.film_status(ctx.film())
+        for state in states:
+            take = f"{state.selected.version} ({state.review})" if state.selected else "-"
+            click.echo(f"{state.shot_id:<12} {state.state:<12} {take}")
+            if why or state.state in ("failed", "unconsented"):
+                for reason in state.reasons:
+                    click.echo(f"{'':<12} - {reason}")
+        counts = {}
+        for state in states:
+            counts[state.state] = counts.get(state.state, 0) + 1
+        click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("shot")
+@click.pass_obj
+def takes(ctx: Context, shot: str) -> None:
+    """List a shot's takes, with their review status and which one the timeline uses."""
+
+    def action():
+        film = ctx.film()
+        pipeline.select_shots(film, [shot])
+        store = TakeStore(film.root)
+        review = load_review(film.root, shot)
+        selected = selected_take(store, review)
+        found = store.takes(shot)
+        if not found:
+            click.echo(f"{shot}: no take yet (racines render --shot {shot})")
+        for take in found:
+            mark = "*" if selected and take.folder == selected.folder else " "
+            note = review.note_of(take.version)
+            click.echo(f"{mark} {take.version}  {review.status_of(take.version):<9} {take.manifest.get('created', '')}  "
+                       f"{take.frames} frames  seed {take.manifest['generator']['settings'].get('seed')}"
+                       + (f"  \"{note}\"" if note else ""))
+        if found:
+            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else " (newest; none approved)"))
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("shot")
+@click.argument("version")
+@click.option("--note", default="", help="A note kept with the decision.")
+@click.pass_obj
+def approve(ctx: Context, shot: str, version: str, note: str) -> None:
+    """Choose the take the timeline uses for SHOT (e.g. racines approve s020 v003)."""
+    _review(ctx, shot, version, "approved", note)
+
+
+@main.command()
+@click.argument("shot")
+@click.argument("version")
+@click.argument("state", type=click.Choice(list(STATUSES)))
+@click.option("--note", default="", help="A note kept with the decision.")
+@click.pass_obj
+def review(ctx: Context, shot: str, version: str, state: str, note: str) -> None:
+    """Set a take's status: wip, review, approved or retake."""
+    _review(ctx, shot, version, state, note)
+
+
+def _review(ctx: Context, shot: str, version: str, state: str, note: str) -> None:
+    def action():
+        film = ctx.film()
+        pipeline.select_shots(film, [shot])
+        set_status(film.root, TakeStore(film.root), shot, version, state, note)
+        click.echo(f"{shot} {version}: {state}" + (f" ({note})" if note else ""))
 
     _run(ctx, action)
 

@@ -18,8 +18,11 @@ from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems
 from racines.film.model import Film, Shot
 from racines.render.deliver import Deliverables, render_timeline
+from racines.generators.credits import credit_lines
 from racines.takes.atomic import atomic_path, sweep_partials
-from racines.takes.make import make_take
+from racines.takes.cache import HashCache, changed_inputs, key_of
+from racines.takes.make import make_take, take_inputs
+from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import Take, TakeStore
 
 EDL_DIR = "edl"
@@ -58,21 +61,43 @@ def select_shots(film: Film, shot_ids: list[str]) -> list[str]:
 
 
 def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None) -> tuple[dict[str, Take], list[str]]:
-    """Make (or reuse) the take of each shot; return the takes and the ids actually generated."""
+    """Make (or reuse) the take of each shot; return the takes and the ids actually generated.
+
+    Credits come last: their card is built from the provenance of the other takes in the cut.
+    """
     store = TakeStore(film.root)
+    hashes = HashCache.for_project(film.root)
+    ordered = sorted(shot_ids, key=lambda s: film.shots[s].kind == "credits")
     takes, made = {}, []
-    for shot_id in shot_ids:
-        shot = film.shots[shot_id]
-        callback = progress(f"{shot_id} ({shot.kind})", shot.frames) if progress else None
-        takes[shot_id], generated = make_take(film, shot, store, callback)
-        if generated:
-            made.append(shot_id)
-    return takes, made
+    try:
+        for shot_id in ordered:
+            shot = film.shots[shot_id]
+            derived = credits_for(film, store, shot) if shot.kind == "credits" else None
+            callback = progress(f"{shot_id} ({shot.kind})", shot.frames) if progress else None
+            takes[shot_id], generated = make_take(film, shot, store, hashes, derived, callback)
+            if generated:
+                made.append(shot_id)
+    finally:
+        hashes.save()
+    return {s: takes[s] for s in shot_ids}, made
 
 
-def existing_takes(film: Film) -> dict[str, Take]:
+def credits_for(film: Film, store: TakeStore, credits_shot: Shot) -> list[list[str]]:
+    """The credits card's lines, from the manifests of the takes the cut uses."""
+    manifests = []
+    for shot in film.shots_in_cut():
+        if shot.kind == "credits" or not shot.consented:
+            continue
+        take = selected_take(store, load_review(film.root, shot.id))
+        if take is not None:
+            manifests.append(take.manifest)
+    return credit_lines(manifests, credits_shot.generator.heading, credits_shot.generator.extra_lines)
+
+
+def selected_takes(film: Film) -> dict[str, Take]:
+    """The take each shot of the cut uses: approved, else the newest."""
     store = TakeStore(film.root)
-    takes = {s: store.latest(s) for s in film.cut}
+    takes = {s: selected_take(store, load_review(film.root, s)) for s in film.cut}
     missing = [s for s, take in takes.items() if take is None]
     if missing:
         raise UsageError(f"no take yet for {', '.join(missing)}\n    fix: run racines render first")
@@ -100,3 +125,59 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShotState:
+    shot_id: str
+    state: str                 # up to date | stale | missing | failed | unconsented
+    selected: Take | None      # the take the timeline uses
+    review: str | None         # the selected take's review status
+    reasons: tuple[str, ...]   # why it is stale or failed
+
+
+def film_status(film: Film) -> list[ShotState]:
+    """Per shot of the cut, in the cheapest order of checks: consent, then key, then takes."""
+    store = TakeStore(film.root)
+    hashes = HashCache.for_project(film.root)
+    states = []
+    try:
+        for shot in film.shots_in_cut():
+            review = load_review(film.root, shot.id)
+            selected = selected_take(store, review)
+            status = review.status_of(selected.version) if selected else None
+            if not shot.consented:
+                states.append(ShotState(shot.id, "unconsented", selected, status,
+                                        (f"consent is '{shot.source.consent}' for {shot.source.contributor}",)))
+                continue
+            derived = credits_for(film, store, shot) if shot.kind == "credits" else None
+            inputs = take_inputs(shot, film, hashes, derived)
+            key = key_of(inputs)
+            failure = store.failure(shot.id)
+            if store.find_cached(shot.id, key) is not None:
+                state, reasons = "up to date", ()
+            elif failure and failure.get("cache_key") == key:
+                state, reasons = "failed", (failure.get("error", "").strip().splitlines() or ["unknown error"])[-1:]
+            elif store.latest(shot.id) is None:
+                state, reasons = "missing", ("never rendered",)
+            else:
+                before = store.latest(shot.id).manifest.get("cache_inputs", {})
+                state, reasons = "stale", tuple(describe_change(name, before.get(name), inputs.get(name))
+                                                for name in changed_inputs(before, inputs))
+            states.append(ShotState(shot.id, state, selected, status, tuple(reasons)))
+    finally:
+        hashes.save()
+    return states
+
+
+def describe_change(name: str, before: object, now: object) -> str:
+    def short(value: object) -> str:
+        text = str(value)
+        return text if len(text) <= 40 else text[:12] + "..."
+    if name in ("photo",) or name.endswith(" image"):
+        return f"{name}: the file's content changed"
+    if before is None:
+        return f"{name}: new ({short(now)})"
+    if now is None:
+        return f"{name}: removed"
+    return f"{name}: {short(before)} -> {short(now)}"

@@ -12,7 +12,7 @@ import pytest
 from racines.edit.edl import edl_text, read_edl
 from racines.edit.timeline import build_timeline
 from racines.film.loader import load_film
-from racines.pipeline import existing_takes
+from racines.pipeline import selected_takes as existing_takes
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from racines.film.images import fit, load_rgb
 from racines.film.loader import load_film
 from racines.generators import available, get_generator
 from racines.generators.base import ease
-from racines.generators.credits import credit_lines
 
 
 def frames_of(film, shot_id):
@@ -82,9 +81,13 @@ def test_easing_curves():
     assert ease(0.5, "ease-in-out") == 0.5 and ease(0.25, "ease-in") < 0.25 < ease(0.25, "ease-out")
 
 
-def test_credits_list_contributors_and_makers_once(tiny_project):
+def test_credits_come_from_the_takes_provenance(tiny_project):
+    from racines.pipeline import credits_for, make_takes
+    from racines.takes.store import TakeStore
+
     film = load_film(tiny_project)
-    lines = [text for _, text in credit_lines(film, "Tiny", [])]
+    make_takes(film, ["s010", "s020", "s030"])
+    lines = [text for _, text in credits_for(film, TakeStore(film.root), film.shots["s040"])]
     assert lines[0] == "Tiny"
     assert lines.count("The A. family (Amina)") == 1 and "Bao" in lines
     assert any(line.startswith("racines kenburns") for line in lines)
@@ -93,10 +96,12 @@ def test_credits_list_contributors_and_makers_once(tiny_project):
 
 
 def test_credits_leave_out_unconsented_photographs(tiny_project):
-    from racines.pipeline import consent_gate
+    from racines.pipeline import consent_gate, credits_for, make_takes
+    from racines.takes.store import TakeStore
 
+    make_takes(load_film(tiny_project), ["s010", "s020", "s030"])
     shot = tiny_project / "shots" / "s030.yaml"
     shot.write_text(shot.read_text().replace("consent: granted", "consent: pending"))
     film, skipped = consent_gate(load_film(tiny_project), skip_unconsented=True)
     assert [s.id for s in skipped] == ["s030"] and "s030" not in film.cut
-    assert "Bao" not in [text for _, text in credit_lines(film, "Tiny", [])]
+    assert "Bao" not in [text for _, text in credits_for(film, TakeStore(film.root), film.shots["s040"])]

@@ -81,21 +81,21 @@ def test_failed_generation_leaves_no_take_and_no_partial_files(tiny_project, mon
     film = load_film(tiny_project)
     store = TakeStore(film.root)
 
-    def broken(self, shot, film):
+    def broken(self, shot, film, derived=None):
         yield np.zeros((144, 256, 3), np.uint8)
         raise RuntimeError("the generator fell over")
 
     monkeypatch.setattr(type(get_generator("still")), "frames", broken)
     with pytest.raises(RuntimeError, match="fell over"):
         make_take(film, film.shots["s030"], store)
-    assert list(store.shot_folder("s030").iterdir()) == []
-    assert store.takes("s030") == []
+    assert [p.name for p in store.shot_folder("s030").iterdir()] == ["failed.json"]
+    assert store.takes("s030") == [] and "fell over" in store.failure("s030")["error"]
 
 
 def test_generator_frame_count_is_enforced(tiny_project, monkeypatch):
     film = load_film(tiny_project)
 
-    def short(self, shot, film):
+    def short(self, shot, film, derived=None):
         yield np.zeros((144, 256, 3), np.uint8)
 
     monkeypatch.setattr(type(get_generator("still")), "frames", short)

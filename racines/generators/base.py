@@ -14,15 +14,18 @@ class Generator:
     """Turns a shot into exactly ``shot.frames`` RGB uint8 frames of the film's size.
 
     Frames are yielded one at a time so that a take streams to the encoder and a shot of
-    any length never sits whole in memory.
+    any length never sits whole in memory. ``derived`` carries data computed from other takes
+    (only the credits card uses it); it is part of the take's cache key.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
     #: the models this generator uses, for the manifest and the end credits
     models: ClassVar[tuple[str, ...]] = ()
+    #: packages whose version can change the pixels: part of the cache key
+    libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-python-headless", "pillow")
 
-    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
     def describe(self) -> str:

@@ -1,5 +1,5 @@
 """The end credits card: every contributor whose photograph is in the cut, and the
-generators and models that made the images.
+generators and models that made the images, read from the provenance of the takes.
 
 Example::
 
@@ -23,47 +23,43 @@ FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 FONT_BOLD = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
 
 
-def credit_lines(film: Film, heading: str, extra_lines: list[str]) -> list[tuple[str, str]]:
-    """The card's text as (style, line) pairs; shared with the manifest so both say the same."""
-    # late import: the registry imports this module
-    from racines.generators.registry import get_generator
-
-    shots = [s for s in film.shots_in_cut() if s.needs_consent and s.consented]
+def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str]) -> list[list[str]]:
+    """The card's text as [style, line] pairs, from the manifests of the takes in the cut."""
     contributors: list[str] = []
-    for shot in shots:
-        line = shot.source.credit if shot.source.credit == shot.source.contributor else \
-            f"{shot.source.credit} ({shot.source.contributor})"
-        if line not in contributors:
-            contributors.append(line)
     makers: list[str] = []
-    for shot in film.shots_in_cut():
-        if shot.kind == "credits":
-            continue
-        text = get_generator(shot.kind).describe()
-        if text not in makers:
-            makers.append(text)
-    lines = [("title", heading), ("gap", ""), ("head", "Photographs from the family archives of")]
-    lines += [("body", c) for c in contributors]
-    lines += [("gap", ""), ("head", "Images made with")] + [("body", m) for m in makers]
+    for manifest in manifests:
+        source = manifest.get("source")
+        if source and source.get("consent") == "granted":
+            line = source["credit"] if source["credit"] == source["contributor"] else \
+                f"{source['credit']} ({source['contributor']})"
+            if line not in contributors:
+                contributors.append(line)
+        maker = manifest["generator"].get("description") or manifest["generator"]["name"]
+        if maker not in makers:
+            makers.append(maker)
+    lines = [["title", heading], ["gap", ""], ["head", "Photographs from the family archives of"]]
+    lines += [["body", c] for c in contributors]
+    lines += [["gap", ""], ["head", "Images made with"]] + [["body", m] for m in makers]
     if extra_lines:
-        lines += [("gap", "")] + [("body", x) for x in extra_lines]
+        lines += [["gap", ""]] + [["body", x] for x in extra_lines]
     return lines
 
 
 class CreditsGenerator(Generator):
     name = "credits"
-    version = "1"
+    version = "2"
+    libraries = ("numpy", "pillow", "matplotlib")  # matplotlib ships the font
 
-    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
-        card = render_card(credit_lines(film, shot.generator.heading, shot.generator.extra_lines),
-                           film.width, film.height).astype(np.float32)
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
+        lines = derived if derived is not None else credit_lines([], shot.generator.heading, shot.generator.extra_lines)
+        card = render_card(lines, film.width, film.height).astype(np.float32)
         fade = min(12, shot.frames // 4)
         for index in range(shot.frames):
             level = min(1.0, (index + 1) / (fade + 1), (shot.frames - index) / (fade + 1)) if fade else 1.0
             yield (card * level + 0.5).astype(np.uint8)
 
 
-def render_card(lines: list[tuple[str, str]], width: int, height: int) -> np.ndarray:
+def render_card(lines: list[list[str]], width: int, height: int) -> np.ndarray:
     unit = height / 28
     sizes = {"title": 2.0, "head": 0.8, "body": 1.0, "gap": 0.6}
     total = sum(sizes[style] * unit * 1.5 for style, _ in lines)

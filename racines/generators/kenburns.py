@@ -29,7 +29,7 @@ class KenBurnsGenerator(Generator):
     name = "kenburns"
     version = "1"
 
-    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         settings = shot.generator
         # Resample the photograph once to a plate as large as the deepest zoom needs, but no
         # larger than the photograph itself holds detail for: each frame is then one cheap

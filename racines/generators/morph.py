@@ -31,7 +31,7 @@ class MorphGenerator(Generator):
     name = "morph"
     version = "1"
 
-    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         settings = shot.generator
         w, h = film.width, film.height
         first = fit(load_rgb(shot.source.path), w, h, settings.fit).astype(np.float32)

@@ -20,7 +20,7 @@ class StillGenerator(Generator):
     name = "still"
     version = "1"
 
-    def frames(self, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         frame = fit(load_rgb(shot.source.path), film.width, film.height, shot.generator.fit)
         frame.setflags(write=False)
         for _ in range(shot.frames):

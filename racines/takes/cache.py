@@ -1,42 +1,100 @@
-"""The cache key of a shot: a hash of everything that changes its pixels, and nothing else."""
+"""The cache key of a shot: a hash of everything that changes its pixels, and nothing else.
+
+The key is computed from named inputs (the photograph's bytes, each generator setting, the
+generator's version, the film's size and rate, the libraries that shape the pixels...). The
+inputs are kept in each take's manifest, so ``racines status --why`` can name the ones that
+changed. The title, the notes and the shot's place in the cut are not inputs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from racines.film.model import Film, Shot
+from racines.takes.atomic import write_json
 
 #: bump when the take's media format changes, so that every take is made again
 MEDIA_FORMAT = "1"
+HASHES_FILE = Path("renders") / ".cache" / "file-hashes.json"
 
 
-@lru_cache(maxsize=256)
-def file_sha256(path: Path, _mtime_ns: int = 0, _size: int = 0) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class HashCache:
+    """sha256 of files, remembered across runs by (size, mtime, inode) as DVC does, so that an
+    unchanged project is checked without reading every photograph again."""
+
+    def __init__(self, store: Path | None = None):
+        self.store = store
+        self._entries: dict[str, list] = {}
+        self._dirty = False
+        if store is not None and store.is_file():
+            try:
+                self._entries = json.loads(store.read_text(encoding="utf-8"))
+            except ValueError:
+                self._entries = {}  # a damaged cache only costs a re-hash
+
+    @classmethod
+    def for_project(cls, root: Path) -> HashCache:
+        return cls(Path(root) / HASHES_FILE)
+
+    def sha256(self, path: Path) -> str:
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        entry = self._entries.get(str(path))
+        if entry and entry[:3] == stamp:
+            return entry[3]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        self._entries[str(path)] = [*stamp, digest.hexdigest()]
+        self._dirty = True
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        if self._dirty and self.store is not None:
+            live = {p: e for p, e in self._entries.items() if os.path.exists(p)}
+            write_json(self.store, live)
+            self._dirty = False
 
 
-def sha256_of(path: Path) -> str:
-    stat = path.stat()  # the stat fields make the memo safe when a file is edited in place
-    return file_sha256(path, stat.st_mtime_ns, stat.st_size)
+@lru_cache(maxsize=64)
+def library_version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
 
 
-def cache_key(shot: Shot, film: Film, generator_name: str, generator_version: str, extra: object = None) -> str:
-    payload = {
-        "media_format": MEDIA_FORMAT,
-        "generator": [generator_name, generator_version],
-        "settings": shot.generator.model_dump(mode="json"),
+def key_inputs(shot: Shot, film: Film, generator, hashes: HashCache, extra: object = None) -> dict[str, object]:
+    """The named inputs of a shot's pixels, in a form that compares and prints well."""
+    inputs: dict[str, object] = {
+        "media format": MEDIA_FORMAT,
+        "generator": f"{generator.name} {generator.version}",
         "frames": shot.frames,
-        "film": [film.width, film.height, film.rate_text],
-        "photo": sha256_of(shot.source.path) if shot.source else None,
-        "assets": {name: sha256_of(path) for name, path in sorted(shot.assets.items())},
-        "extra": extra,
+        "film size": f"{film.width}x{film.height}",
+        "film rate": film.rate_text,
+        "photo": hashes.sha256(shot.source.path) if shot.source else None,
     }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for name, path in sorted(shot.assets.items()):
+        inputs[f"{name} image"] = hashes.sha256(path)
+    for field, value in shot.generator.model_dump(mode="json").items():
+        inputs[f"generator.{field}"] = value
+    for package in generator.libraries:
+        inputs[f"library {package}"] = library_version(package)
+    if extra is not None:
+        inputs["derived"] = extra
+    return inputs
+
+
+def key_of(inputs: dict[str, object]) -> str:
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def changed_inputs(before: dict[str, object], now: dict[str, object]) -> list[str]:
+    return sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))

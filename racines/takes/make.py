@@ -3,9 +3,7 @@ that writes both the lossless frames and the editorial ProRes media."""
 
 from __future__ import annotations
 
-import getpass
-import platform
-import socket
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -20,28 +18,30 @@ from racines import __version__
 from racines.errors import RenderFailed
 from racines.film.model import Film, Shot
 from racines.generators import get_generator
-from racines.generators.credits import credit_lines
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffmpeg_version, raw_input
-from racines.takes.cache import cache_key, sha256_of
+from racines.takes.cache import HashCache, key_inputs, key_of
+from racines.takes.identity import machine
 from racines.takes.store import Take, TakeStore, reel_for
 
 TAKE_TIMECODE = "00:00:00:00"
 LOSSLESS_NAME = "frames.mkv"
 
 
-def take_key(shot: Shot, film: Film) -> str:
-    generator = get_generator(shot.kind)
-    extra = None
-    if shot.kind == "credits":  # the card's text depends on the other shots
-        extra = credit_lines(film, shot.generator.heading, shot.generator.extra_lines)
-    return cache_key(shot, film, generator.name, generator.version, extra)
+def take_inputs(shot: Shot, film: Film, hashes: HashCache, derived: object = None) -> dict[str, object]:
+    return key_inputs(shot, film, get_generator(shot.kind), hashes, derived)
 
 
-def make_take(film: Film, shot: Shot, store: TakeStore,
-              on_frame: Callable[[int], None] | None = None) -> tuple[Take, bool]:
-    """Return (take, made): the cached take when nothing that changes its pixels changed."""
-    key = take_key(shot, film)
+def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None = None,
+              derived: object = None, on_frame: Callable[[int], None] | None = None) -> tuple[Take, bool]:
+    """Return (take, made): the cached take when nothing that changes its pixels changed.
+
+    ``derived`` is data a generator takes from other takes (the credits card's lines); it is
+    part of the cache key. A failure is recorded beside the takes for ``racines status``.
+    """
+    hashes = hashes or HashCache()
+    inputs = take_inputs(shot, film, hashes, derived)
+    key = key_of(inputs)
     cached = store.find_cached(shot.id, key)
     if cached is not None:
         return cached, False
@@ -51,20 +51,15 @@ def make_take(film: Film, shot: Shot, store: TakeStore,
         reel = reel_for(shot.id, take_version, key)
         media_name = f"{shot.id}_{take_version}.mov"
         started = time.perf_counter()
+        manifest = _manifest(film, shot, generator, inputs, key, take_version, reel, media_name)
         stream = raw_input(film.width, film.height, film.rate_text)
         lossless = stream.output(str(staging / LOSSLESS_NAME), **presets.lossless_rgb())
         editorial = presets.to_bt709(stream, "yuv422p10le").output(
             str(staging / media_name), movflags="+use_metadata_tags", **presets.prores_hq(TAKE_TIMECODE, reel))
-        embedded = {"title": f"{shot.id} {take_version}", "racines_shot": shot.id, "racines_take": take_version,
-                    "racines_cache_key": key, "racines_generator": f"{generator.name} {generator.version}",
-                    "racines_seed": str(shot.generator.seed), "racines_prompt": shot.generator.prompt}
-        if shot.source:
-            embedded.update(racines_source=shot.source.relpath, racines_contributor=shot.source.contributor,
-                            racines_consent=shot.source.consent)
         count = 0
         with FrameWriter(ffmpeg.merge_outputs(lossless, editorial), f"encoding take {shot.id} {take_version}",
-                         metadata={str(staging / media_name): embedded}) as writer:
-            for frame in generator.frames(shot, film):
+                         metadata={str(staging / media_name): embedded_provenance(manifest)}) as writer:
+            for frame in generator.frames(shot, film, derived):
                 if frame.shape != (film.height, film.width, 3) or frame.dtype != np.uint8:
                     raise RenderFailed(f"generator {generator.name} made a frame of shape {frame.shape} "
                                        f"{frame.dtype} for shot {shot.id}; expected ({film.height}, {film.width}, 3) uint8")
@@ -75,16 +70,36 @@ def make_take(film: Film, shot: Shot, store: TakeStore,
         if count != shot.frames:
             raise RenderFailed(f"generator {generator.name} made {count} frames for shot {shot.id}; "
                                f"the shot file asks for {shot.frames}")
-        elapsed = time.perf_counter() - started
-        return _manifest(film, shot, generator, key, take_version, reel, media_name, elapsed)
+        manifest["timings"] = {"generate_and_encode_s": round(time.perf_counter() - started, 3)}
+        return manifest
 
-    return store.create(shot.id, fill), True
+    try:
+        take = store.create(shot.id, fill)
+    except Exception as exc:
+        store.record_failure(shot.id, key, f"{type(exc).__name__}: {exc}")
+        raise
+    store.clear_failure(shot.id)
+    return take, True
 
 
-def _manifest(film, shot, generator, key, take_version, reel, media_name, elapsed) -> dict:
+def embedded_provenance(manifest: dict) -> dict[str, str]:
+    """Tags for the take's media. The whole provenance also goes in the standard ``comment``
+    tag, which a plain remux keeps; the ``racines_*`` keys need ``-movflags use_metadata_tags``."""
+    provenance = {k: manifest[k] for k in ("shot", "take", "cache_key", "source", "generator", "software",
+                                           "machine", "created", "film")}
+    tags = {"title": f"{manifest['shot']} {manifest['take']}", "racines_shot": manifest["shot"],
+            "racines_take": manifest["take"], "racines_cache_key": manifest["cache_key"],
+            "comment": "racines provenance " + json.dumps(provenance, sort_keys=True, ensure_ascii=False)}
+    if manifest["source"]:
+        tags.update(racines_source=manifest["source"]["photo"], racines_contributor=manifest["source"]["contributor"],
+                    racines_consent=manifest["source"]["consent"])
+    return tags
+
+
+def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name) -> dict:
     source = None
     if shot.source:
-        source = {"photo": shot.source.relpath, "sha256": sha256_of(shot.source.path),
+        source = {"photo": shot.source.relpath, "sha256": inputs["photo"],
                   "contributor": shot.source.contributor, "consent": shot.source.consent,
                   "credit": shot.source.credit}
     return {
@@ -93,19 +108,19 @@ def _manifest(film, shot, generator, key, take_version, reel, media_name, elapse
         "take": take_version,
         "shot_file": shot.file,
         "cache_key": key,
+        "cache_inputs": inputs,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "frames": shot.frames,
         "film": {"title": film.title, "frame_rate": film.rate_text, "width": film.width, "height": film.height},
         "source": source,
-        "assets": {name: {"path": path.relative_to(film.root).as_posix(), "sha256": sha256_of(path)}
+        "assets": {name: {"path": path.relative_to(film.root).as_posix(), "sha256": inputs[f"{name} image"]}
                    for name, path in shot.assets.items()},
         "generator": {"name": generator.name, "version": generator.version, "models": list(generator.models),
-                      "settings": shot.generator.model_dump(mode="json")},
+                      "description": generator.describe(), "settings": shot.generator.model_dump(mode="json")},
         "media": {"editorial": media_name, "lossless": LOSSLESS_NAME, "reel": reel,
                   "timecode_start": TAKE_TIMECODE, "codec": "prores_ks HQ yuv422p10le bt709"},
         "software": _software(),
-        "machine": {"host": socket.gethostname(), "platform": platform.platform(), "user": _user()},
-        "timings": {"generate_and_encode_s": round(elapsed, 3)},
+        "machine": machine(),
     }
 
 
@@ -118,9 +133,3 @@ def _software() -> dict:
             pass
     return found
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

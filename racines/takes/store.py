@@ -15,12 +15,14 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from racines.takes.atomic import staging_dir, sweep_partials
+from racines.takes.atomic import staging_dir, sweep_partials, write_json
 
 TAKES_DIR = Path("renders") / "takes"
 VERSION = re.compile(r"^v(\d{3,})$")
+FAILURE_FILE = "failed.json"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,21 @@ class TakeStore:
         folder = self.shot_folder(shot_id)
         numbers = [int(m.group(1)) for e in folder.iterdir() if (m := VERSION.match(e.name))] if folder.is_dir() else []
         return f"v{max(numbers, default=0) + 1:03d}"
+
+    def record_failure(self, shot_id: str, cache_key: str, error: str) -> None:
+        write_json(self.shot_folder(shot_id) / FAILURE_FILE, {
+            "cache_key": cache_key, "error": error[-4000:],
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+
+    def clear_failure(self, shot_id: str) -> None:
+        (self.shot_folder(shot_id) / FAILURE_FILE).unlink(missing_ok=True)
+
+    def failure(self, shot_id: str) -> dict | None:
+        path = self.shot_folder(shot_id) / FAILURE_FILE
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def create(self, shot_id: str, fill: Callable[[Path, str], dict]) -> Take:
         """Build a new take: ``fill(staging_folder, version)`` writes the media and returns the manifest."""
