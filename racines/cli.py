@@ -234,6 +234,73 @@ def _review(ctx: Context, shot: str, version: str, state: str, note: str) -> Non
 
 
 @main.command()
+@click.argument("shot")
+@click.option("--scale", type=click.FloatRange(0.05, 1.0), default=0.25, show_default=True,
+              help="Size of the draft relative to the film's resolution.")
+@click.pass_obj
+def preview(ctx: Context, shot: str, scale: float) -> None:
+    """A fast low-resolution draft of SHOT: an MP4 and a contact strip (no take is made)."""
+
+    def action():
+        film = ctx.film()
+        pipeline.select_shots(film, [shot])
+        pipeline.consent_gate(film, False, [shot])
+        movie, sheet = pipeline.preview_shot(film, shot, scale)
+        click.echo(f"wrote {movie.relative_to(film.root)}\nwrote {sheet.relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command("contact-sheet")
+@click.pass_obj
+def contact_sheet(ctx: Context) -> None:
+    """Draw the whole film as one picture: a row per shot with frames, id, take and status."""
+
+    def action():
+        film = ctx.film()
+        click.echo(f"wrote {pipeline.film_contact_sheet(film).relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("shot")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@click.pass_obj
+def provenance(ctx: Context, shot: str, as_json: bool) -> None:
+    """How SHOT's take was made: photograph, consent, prompts, seed, generator, versions, machine."""
+
+    def action():
+        film = ctx.film()
+        pipeline.select_shots(film, [shot])
+        take, embedded = pipeline.provenance(film, shot)
+        manifest = take.manifest
+        if as_json:
+            click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+            return
+        source, generator = manifest.get("source"), manifest["generator"]
+        settings = generator["settings"]
+        lines = [f"shot {manifest['shot']} take {manifest['take']} ({take.media.relative_to(film.root)}, reel {take.reel})"]
+        if source:
+            lines += [f"photograph   {source['photo']} sha256 {source['sha256'][:16]}...",
+                      f"contributor  {source['contributor']} (consent: {source['consent']}; credit: {source['credit']})"]
+        lines += [f"generator    {generator.get('description', generator['name'])}",
+                  f"prompt       {settings.get('prompt') or '-'}",
+                  f"negative     {settings.get('negative_prompt') or '-'}",
+                  f"seed         {settings.get('seed')}",
+                  "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),
+                  f"machine      {manifest['machine']['host']} ({manifest['machine']['platform']}), "
+                  f"by {manifest['machine']['user']} at {manifest['created']}",
+                  f"timings      {manifest.get('timings', {})}"]
+        same = embedded is not None and all(embedded.get(k) == manifest.get(k) for k in embedded)
+        lines.append("embedded     " + ("in the media, matching the manifest" if same else
+                                        "MISSING or different in the media: the file was altered or re-encoded"))
+        click.echo("\n".join(lines))
+
+    _run(ctx, action)
+
+
+@main.command()
 @click.argument("which", type=click.Choice(["shot", "film"]), default="shot")
 def schema(which: str) -> None:
     """Print the JSON Schema of shot files (default) or of shots/film.yaml."""

@@ -7,10 +7,13 @@ before :func:`racines.film.loader.load_film` has accepted every shot file.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import opentimelineio as otio
+from PIL import Image
 
 from racines.edit.edl import edl_text
 from racines.edit.timeline import build_timeline
@@ -18,11 +21,16 @@ from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems
 from racines.film.model import Film, Shot
 from racines.render.deliver import Deliverables, render_timeline
+from racines.generators import get_generator
 from racines.generators.credits import credit_lines
+from racines.media import presets
+from racines.media.ffmpeg import FrameWriter, raw_input
+from racines.media.probe import read_tags
 from racines.takes.atomic import atomic_path, sweep_partials
 from racines.takes.cache import HashCache, changed_inputs, key_of
 from racines.takes.make import make_take, take_inputs
 from racines.takes.reviews import load_review, selected_take
+from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
 
 EDL_DIR = "edl"
@@ -181,3 +189,53 @@ def describe_change(name: str, before: object, now: object) -> str:
     if now is None:
         return f"{name}: removed"
     return f"{name}: {short(before)} -> {short(now)}"
+
+
+PREVIEWS_DIR = Path(RENDERS_DIR) / "previews"
+
+
+def preview_shot(film: Film, shot_id: str, scale: float = 0.25) -> tuple[Path, Path]:
+    """A fast low-resolution draft of one shot (H.264 and a contact strip), not a take."""
+    shot = film.shots[shot_id]
+    width, height = (max(64, round(side * scale / 2) * 2) for side in (film.width, film.height))
+    small = dataclasses.replace(film, width=width, height=height)
+    derived = credits_for(film, TakeStore(film.root), shot) if shot.kind == "credits" else None
+    folder = film.root / PREVIEWS_DIR
+    movie, sheet = folder / f"{shot_id}.mp4", folder / f"{shot_id}_contact.jpg"
+    wanted, samples = set(sample_indices(shot.frames)), []
+    with atomic_path(movie) as tmp:
+        graph = presets.to_bt709(raw_input(width, height, film.rate_text), "yuv420p")
+        with FrameWriter(graph.output(str(tmp), **presets.review_h264()), f"encoding the preview of {shot_id}") as writer:
+            for index, frame in enumerate(get_generator(shot.kind).frames(shot, small, derived)):
+                writer.write(np.ascontiguousarray(frame))
+                if index in wanted:
+                    samples.append((index, shrink(frame, STRIP_WIDTH)))
+    with atomic_path(sheet) as tmp:
+        contact_strip(samples).save(tmp, format="JPEG", quality=88)
+    return movie, sheet
+
+
+def film_contact_sheet(film: Film) -> Path:
+    """The whole film as one picture: a row per shot with frames, id, take and status."""
+    rows = []
+    for state in film_status(film):
+        take = state.selected
+        label = f"{state.shot_id}\n{take.version if take else 'no take'}  {state.review or ''}\n{state.state}"
+        strip_path = take.folder / take.manifest["media"].get("contact_sheet", "") if take else None
+        strip = Image.open(strip_path).convert("RGB") if strip_path and strip_path.is_file() else None
+        rows.append((label, strip))
+    path = film.root / RENDERS_DIR / f"{film.slug()}_contact_sheet.jpg"
+    with atomic_path(path) as tmp:
+        film_sheet(rows).save(tmp, format="JPEG", quality=90)
+    return path
+
+
+def provenance(film: Film, shot_id: str) -> tuple[Take, dict | None]:
+    """The selected take of a shot, and the provenance embedded in its media (None if absent)."""
+    take = selected_take(TakeStore(film.root), load_review(film.root, shot_id))
+    if take is None:
+        raise UsageError(f"no take yet for {shot_id}\n    fix: run racines render --shot {shot_id}")
+    comment = read_tags(take.media).get("comment", "")
+    prefix = "racines provenance "
+    embedded = json.loads(comment[len(prefix):]) if comment.startswith(prefix) else None
+    return take, embedded

@@ -22,10 +22,13 @@ from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffmpeg_version, raw_input
 from racines.takes.cache import HashCache, key_inputs, key_of
 from racines.takes.identity import machine
+from racines.takes.sheets import STRIP_WIDTH, contact_strip, sample_indices, shrink
 from racines.takes.store import Take, TakeStore, reel_for
 
 TAKE_TIMECODE = "00:00:00:00"
 LOSSLESS_NAME = "frames.mkv"
+THUMBNAIL_NAME = "thumbnail.jpg"
+CONTACT_NAME = "contact.jpg"
 
 
 def take_inputs(shot: Shot, film: Film, hashes: HashCache, derived: object = None) -> dict[str, object]:
@@ -57,6 +60,8 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         editorial = presets.to_bt709(stream, "yuv422p10le").output(
             str(staging / media_name), movflags="+use_metadata_tags", **presets.prores_hq(TAKE_TIMECODE, reel))
         count = 0
+        wanted = set(sample_indices(shot.frames))
+        samples = []
         with FrameWriter(ffmpeg.merge_outputs(lossless, editorial), f"encoding take {shot.id} {take_version}",
                          metadata={str(staging / media_name): embedded_provenance(manifest)}) as writer:
             for frame in generator.frames(shot, film, derived):
@@ -64,12 +69,16 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
                     raise RenderFailed(f"generator {generator.name} made a frame of shape {frame.shape} "
                                        f"{frame.dtype} for shot {shot.id}; expected ({film.height}, {film.width}, 3) uint8")
                 writer.write(np.ascontiguousarray(frame))
+                if count in wanted:
+                    samples.append((count, shrink(frame, STRIP_WIDTH)))
                 count += 1
                 if on_frame:
                     on_frame(count)
         if count != shot.frames:
             raise RenderFailed(f"generator {generator.name} made {count} frames for shot {shot.id}; "
                                f"the shot file asks for {shot.frames}")
+        samples[len(samples) // 2][1].save(staging / THUMBNAIL_NAME, quality=88)
+        contact_strip(samples).save(staging / CONTACT_NAME, quality=88)
         manifest["timings"] = {"generate_and_encode_s": round(time.perf_counter() - started, 3)}
         return manifest
 
@@ -118,6 +127,7 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
         "generator": {"name": generator.name, "version": generator.version, "models": list(generator.models),
                       "description": generator.describe(), "settings": shot.generator.model_dump(mode="json")},
         "media": {"editorial": media_name, "lossless": LOSSLESS_NAME, "reel": reel,
+                  "thumbnail": THUMBNAIL_NAME, "contact_sheet": CONTACT_NAME,
                   "timecode_start": TAKE_TIMECODE, "codec": "prores_ks HQ yuv422p10le bt709"},
         "software": _software(),
         "machine": machine(),
