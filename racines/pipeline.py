@@ -197,7 +197,7 @@ PREVIEWS_DIR = Path(RENDERS_DIR) / "previews"
 def preview_shot(film: Film, shot_id: str, scale: float = 0.25) -> tuple[Path, Path]:
     """A fast low-resolution draft of one shot (H.264 and a contact strip), not a take."""
     shot = film.shots[shot_id]
-    width, height = (max(64, round(side * scale / 2) * 2) for side in (film.width, film.height))
+    width, height = (max(16, round(side * scale / 2) * 2) for side in (film.width, film.height))
     small = dataclasses.replace(film, width=width, height=height)
     derived = credits_for(film, TakeStore(film.root), shot) if shot.kind == "credits" else None
     folder = film.root / PREVIEWS_DIR
