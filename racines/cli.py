@@ -131,9 +131,12 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         result = pipeline.render_film(film, timeline, review=not no_review, progress=bars)
-        click.echo(f"wrote {result.master.relative_to(film.root)} ({result.frames} frames)")
-        if result.review:
-            click.echo(f"wrote {result.review.relative_to(film.root)}")
+        outputs = [result.master] + ([result.review] if result.review else [])
+        verb = "unchanged" if result.unchanged else "wrote"
+        for path in outputs:
+            click.echo(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == result.master else ""))
+        if not result.unchanged:
+            click.echo(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused")
 
     _run(ctx, action)
 

@@ -113,17 +113,25 @@ def selected_takes(film: Film) -> dict[str, Take]:
 
 
 def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timeline, list[Path]]:
-    """Write the timeline as .otio and CMX 3600 .edl under edl/; return it and the files written."""
+    """Write the timeline as .otio and CMX 3600 .edl under edl/; return it and the files that changed."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
     timeline = build_timeline(film, takes, edl_dir)
     otio_path = edl_dir / f"{film.slug()}.otio"
     edl_path = edl_dir / f"{film.slug()}.edl"
-    with atomic_path(otio_path) as tmp:
-        otio.adapters.write_to_file(timeline, str(tmp), adapter_name="otio_json")
-    with atomic_path(edl_path) as tmp:
-        tmp.write_text(edl_text(timeline, film.rate), encoding="utf-8")
-    return timeline, [otio_path, edl_path]
+    written = [path for path, text in ((otio_path, otio.adapters.write_to_string(timeline, "otio_json")),
+                                       (edl_path, edl_text(timeline, film.rate)))
+               if _write_if_changed(path, text)]
+    return timeline, written
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Leave an identical file alone, so an NLE watching it sees no change."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return True
 
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,

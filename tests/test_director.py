@@ -193,3 +193,35 @@ def test_sigkill_mid_take_leaves_a_consistent_store_and_the_rerun_finishes(tmp_p
     assert not list(shot_folder.glob(".*partial*"))
     assert len(decode_frames(takes[0].lossless, "gray", 640, 360)) == 240
     assert len(decode_frames(root / "renders/killed_master.mov", "gray", 640, 360)) == 240
+
+
+def framemd5(path: Path) -> list[str]:
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def test_unchanged_film_is_not_rendered_again(tiny_project):
+    assert run(tiny_project, "render").exit_code == 0
+    master = tiny_project / "renders/tiny_film_master.mov"
+    stamp = master.stat().st_mtime_ns
+    again = run(tiny_project, "render")
+    assert again.exit_code == 0 and "unchanged renders/tiny_film_master.mov" in again.output
+    assert master.stat().st_mtime_ns == stamp
+
+
+def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(tiny_project):
+    assert run(tiny_project, "render").exit_code == 0
+    # s030 sits between a 4-frame dissolve (from s020) and a cut (to s040): its dissolve and solo pieces
+    edit(tiny_project / "shots/s030.yaml", "{kind: still}", "{kind: still, seed: 3}")
+    result = run(tiny_project, "render")
+    assert result.exit_code == 0, result.output
+    assert "2 piece(s) of the film encoded" in result.output
+    incremental = {name: framemd5(tiny_project / "renders" / name)
+                   for name in ("tiny_film_master.mov", "tiny_film_review.mp4")}
+    for leftover in [*(tiny_project / "renders/.pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
+        leftover.unlink()
+    full = run(tiny_project, "render")
+    assert full.exit_code == 0 and "6 piece(s) of the film encoded" in full.output
+    for name, hashes in incremental.items():
+        assert framemd5(tiny_project / "renders" / name) == hashes and len(hashes) == 62

@@ -1,8 +1,8 @@
 """Walk an OpenTimelineIO track frame by frame, as raw 10-bit 4:2:2 video.
 
-At most two decoders are open at any time (both sides of a dissolve), so memory does not
-grow with the length of the film. Cuts pass decoded frames through untouched; dissolves
-blend the two sides in integer arithmetic, the weight of the incoming shot rising by
+Frames are read piece by piece (racines.render.pieces): at most two decoders are open at
+once (both sides of a dissolve), so memory does not grow with the length of the film.
+Cuts pass decoded frames through untouched; dissolves blend the two sides in integer arithmetic, the weight of the incoming shot rising by
 1/(N+1) per frame so that neither side appears pure inside the dissolve.
 """
 
@@ -72,40 +72,31 @@ def _frames(time: otio.opentime.RationalTime) -> int:
 
 def track_frames(track: otio.schema.Track, media_base: Path, width: int, height: int) -> Iterator[np.ndarray]:
     """Yield every frame of the track as a flat uint16 array (Y, then Cb, then Cr planes)."""
-    plan = spans(track, media_base)
-    reader = None
-    for index, span in enumerate(plan):
-        if reader is None:  # after a cut (or at the start) this clip's decoder is not open yet
-            reader = _open(span, width, height)
-        for _ in range(span.solo):
-            yield _next(reader, span)
-        follower = None
-        if span.into_next:
-            incoming = plan[index + 1]
-            follower = _open(incoming, width, height)
-            steps = span.into_next + 1
-            for step in range(1, steps):
-                a = _next(reader, span).astype(np.uint32)
-                b = _next(follower, incoming).astype(np.uint32)
-                yield ((a * (steps - step) + b * step + steps // 2) // steps).astype(np.uint16)
-        reader.close()
-        reader = follower
+    from racines.render.pieces import cut_into_pieces, piece_frames
+
+    for piece in cut_into_pieces(track, media_base):
+        yield from piece_frames(piece, width, height)
 
 
-def _open(span: ClipSpan, width: int, height: int) -> Iterator[np.ndarray]:
-    if not span.media.is_file():
-        raise RenderFailed(f"the media of clip {span.clip.name} is missing: {span.media}\n"
+def open_reader(media: Path, first: int, count: int, clip_name: str, width: int, height: int) -> Iterator[np.ndarray]:
+    """Exactly ``count`` frames of ``media`` from frame ``first``, decoded to raw 10-bit 4:2:2."""
+    if not media.is_file():
+        raise RenderFailed(f"the media of clip {clip_name} is missing: {media}\n"
                            "    fix: render the shot again (racines render --shot ID)")
-    stream = (ffmpeg.input(str(span.media))
-              .trim(start_frame=span.read_start, end_frame=span.read_start + span.read_count)
+    stream = (ffmpeg.input(str(media))
+              .trim(start_frame=first, end_frame=first + count)
               .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough"))
-    raw = read_frames(stream, width, height, PIX_FMT, f"reading {span.media.name}")
-    return (np.frombuffer(chunk, dtype=np.uint16) for chunk in raw)
+    return _exactly(read_frames(stream, width, height, PIX_FMT, f"reading {media.name}"), count, clip_name, media)
 
 
-def _next(reader: Iterator[np.ndarray], span: ClipSpan) -> np.ndarray:
+def _exactly(raw: Iterator[bytes], count: int, clip_name: str, media: Path) -> Iterator[np.ndarray]:
+    delivered = 0
     try:
-        return next(reader)
-    except StopIteration:
-        raise RenderFailed(f"the media of clip {span.clip.name} ({span.media.name}) has fewer frames than "
-                           "the timeline uses\n    fix: render the shot again (racines render --shot ID)") from None
+        for chunk in raw:
+            yield np.frombuffer(chunk, dtype=np.uint16)
+            delivered += 1
+    finally:
+        raw.close()
+    if delivered != count:
+        raise RenderFailed(f"the media of clip {clip_name} ({media.name}) has {delivered} of the {count} frames the "
+                           "timeline uses from it\n    fix: render the shot again (racines render --shot ID)")

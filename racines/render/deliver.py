@@ -1,11 +1,15 @@
 """Render a timeline to the film's deliverables: a ProRes master and an H.264 review copy.
 
-Composed frames are written to both encoders as they are made. Each output is written
-under a temporary name and moved into place only when its encoder succeeded.
+The film is cut into pieces (solo stretches and dissolves, see racines.render.pieces).
+Each piece is encoded once into ``renders/.pieces/`` under a key of what it shows, and
+the deliverables are joined from the pieces by stream copy: after a change to one shot,
+only that shot's pieces are encoded again, and an unchanged film is not touched at all.
+Every file is written under a temporary name and moved into place when complete.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -13,16 +17,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import ffmpeg
 import matplotlib
 import opentimelineio as otio
 
 from racines.errors import RenderFailed
 from racines.media import presets
-from racines.media.ffmpeg import FrameWriter, raw_input
-from racines.render.compose import PIX_FMT, spans, track_frames
-from racines.takes.atomic import atomic_path
+from racines.media.ffmpeg import FrameWriter, raw_input, run
+from racines.render.compose import PIX_FMT
+from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
+from racines.takes.atomic import atomic_path, write_json
 
 MONO_FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
+PIECES_DIR = ".pieces"
+#: bump when the encoding of pieces changes, so that every piece is encoded again
+PIECE_FORMAT = "1"
 
 
 @dataclass(frozen=True)
@@ -30,42 +39,81 @@ class Deliverables:
     master: Path
     review: Path | None
     frames: int
+    pieces_encoded: int = 0
+    unchanged: bool = False
 
 
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, review: bool = True,
                     on_frame: Callable[[int], None] | None = None) -> Deliverables:
     rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
-    start_tc = otio.opentime.to_timecode(timeline.global_start_time, float(rate))
+    start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
+    start_tc = otio.opentime.to_timecode(start, float(rate))
     track = timeline.video_tracks()[0]
     expected = round(track.duration().value)
-    master_path = out_dir / f"{stem}_master.mov"
-    review_path = out_dir / f"{stem}_review.mp4"
+    pieces = cut_into_pieces(track, media_base)
+    if sum(p.frames for p in pieces) != expected:
+        raise RenderFailed(f"the pieces of the timeline add up to {sum(p.frames for p in pieces)} frames, "
+                           f"but it lasts {expected}")
+    cache = out_dir / PIECES_DIR
+    master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
+    format_key = [PIECE_FORMAT, width, height, rate_text]
+    master_keys = [piece_key(p, "master", *format_key) for p in pieces]
+    review_keys = [piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in) for p in pieces] if review else []
+    plan = {"stem": stem, "timecode": start_tc, "master": master_keys, "review": review_keys}
+    outputs = [master_path] + ([review_path] if review else [])
+    state_path = cache / f"{stem}.json"
+    if _unchanged(state_path, plan, outputs):
+        if on_frame:
+            on_frame(expected)
+        return Deliverables(master_path, review_path if review else None, expected, 0, True)
+
+    encoded, done = 0, 0
+    for index, piece in enumerate(pieces):
+        master_piece = cache / f"{master_keys[index]}.mov"
+        review_piece = cache / f"{review_keys[index]}.mp4" if review else None
+        missing = [p for p in (master_piece, review_piece) if p is not None and not p.is_file()]
+        if missing:
+            tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
+            _encode_piece(piece, width, height, rate_text, tc, master_piece if master_piece in missing else None,
+                          review_piece if review_piece in missing else None,
+                          lambda n, base=done: on_frame(base + n) if on_frame else None)
+            encoded += 1
+        done += piece.frames
+        if on_frame:
+            on_frame(done)
+
+    _join(cache, [f"{k}.mov" for k in master_keys], master_path, {"timecode": start_tc, "f": "mov"}, "the master")
+    if review:
+        _join(cache, [f"{k}.mp4" for k in review_keys], review_path, {"f": "mp4", "movflags": "+faststart"},
+              "the review copy")
+    write_json(state_path, {**plan, "outputs": {str(p): _stamp(p) for p in outputs}})
+    _prune(cache)
+    return Deliverables(master_path, review_path if review else None, expected, encoded, False)
+
+
+def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecode: str,
+                  master: Path | None, review: Path | None, on_frame: Callable[[int], None]) -> None:
     with ExitStack() as stack:
-        labels = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="racines-burnin-")))
-        master_tmp = stack.enter_context(atomic_path(master_path))
-        writers = [stack.enter_context(FrameWriter(
-            presets.tag_bt709(raw_input(width, height, rate_text, PIX_FMT))
-            .output(str(master_tmp), **presets.prores_hq(start_tc)), "encoding the master"))]
-        if review:
-            review_tmp = stack.enter_context(atomic_path(review_path))
-            graph = _burn_ins(raw_input(width, height, rate_text, PIX_FMT), track, media_base, labels,
-                              start_tc, rate_text, height)
+        writers = []
+        if master is not None:
+            tmp = stack.enter_context(atomic_path(master))
             writers.append(stack.enter_context(FrameWriter(
-                graph.output(str(review_tmp), **presets.review_h264()), "encoding the review copy")))
-        count = 0
-        for frame in track_frames(track, media_base, width, height):
+                presets.tag_bt709(raw_input(width, height, rate_text, PIX_FMT))
+                .output(str(tmp), **presets.prores_hq(timecode)), "encoding the master")))
+        if review is not None:
+            labels = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="racines-burnin-")))
+            tmp = stack.enter_context(atomic_path(review))
+            graph = _burn_ins(raw_input(width, height, rate_text, PIX_FMT), piece, labels, timecode, rate_text, height)
+            writers.append(stack.enter_context(FrameWriter(
+                graph.output(str(tmp), **presets.review_h264()), "encoding the review copy")))
+        for count, frame in enumerate(piece_frames(piece, width, height), start=1):
             for writer in writers:
                 writer.write(frame)
-            count += 1
-            if on_frame:
-                on_frame(count)
-        if count != expected:
-            raise RenderFailed(f"composed {count} frames but the timeline lasts {expected}")
-    return Deliverables(master_path, review_path if review else None, count)
+            on_frame(count)
 
 
-def _burn_ins(stream, track, media_base: Path, labels: Path, start_tc: str, rate_text: str, height: int):
+def _burn_ins(stream, piece: Piece, labels: Path, timecode: str, rate_text: str, height: int):
     """Shot id and take over each clip's stretch of the record, and the record timecode.
 
     Label text reaches drawtext through ``textfile`` only: shot names are never spliced
@@ -75,11 +123,49 @@ def _burn_ins(stream, track, media_base: Path, labels: Path, start_tc: str, rate
     size = max(12, height // 24)
     common = {"fontfile": str(MONO_FONT), "fontsize": size, "fontcolor": "white", "box": 1,
               "boxcolor": "black@0.55", "boxborderw": max(2, size // 4)}
-    for index, span in enumerate(spans(track, media_base)):
-        meta = span.clip.metadata.get("racines", {})
-        label = labels / f"clip{index:04d}.txt"
-        label.write_text(f"{meta.get('shot', span.clip.name)}  {meta.get('take', '')}", encoding="utf-8")
+    for index, (text, first, last) in enumerate(piece.labels):
+        label = labels / f"label{index:04d}.txt"
+        label.write_text(text, encoding="utf-8")
         stream = stream.filter("drawtext", textfile=str(label), x=size, y=size,
-                               enable=f"between(n,{span.record_in},{span.record_out - 1})", **common)
-    return stream.filter("drawtext", timecode=start_tc, rate=rate_text, x=f"w-tw-{size}", y=f"h-th-{size}",
-                         **common)
+                               enable=f"between(n,{first},{last})", **common)
+    return stream.filter("drawtext", timecode=timecode, rate=rate_text, x=f"w-tw-{size}", y=f"h-th-{size}", **common)
+
+
+def _join(cache: Path, names: list[str], output: Path, options: dict, what: str) -> None:
+    """Stream-copy the pieces into one file; the concat list holds only our own hex names."""
+    with atomic_path(cache / f"{output.stem}.ffconcat") as listing, atomic_path(output) as tmp:
+        listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{name}'\n" for name in names))
+        run(ffmpeg.input(str(listing), format="concat", safe=1).output(str(tmp), c="copy", map="0:v", **options),
+            f"joining {what}")
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _unchanged(state_path: Path, plan: dict, outputs: list[Path]) -> bool:
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if any(state.get(k) != v for k, v in plan.items()):
+        return False
+    recorded = state.get("outputs", {})
+    return all(p.is_file() and recorded.get(str(p)) == _stamp(p) for p in outputs)
+
+
+def _prune(cache: Path) -> None:
+    """Keep only the pieces that some film's last render uses."""
+    used: set[str] = set()
+    for state in cache.glob("*.json"):
+        try:
+            data = json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        used.update(f"{k}.mov" for k in data.get("master", []))
+        used.update(f"{k}.mp4" for k in data.get("review", []))
+    for piece in list(cache.glob("*.mov")) + list(cache.glob("*.mp4")):
+        if piece.name not in used:
+            piece.unlink(missing_ok=True)
+
