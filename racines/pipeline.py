@@ -109,6 +109,13 @@ def selected_takes(film: Film) -> dict[str, Take]:
     missing = [s for s, take in takes.items() if take is None]
     if missing:
         raise UsageError(f"no take yet for {', '.join(missing)}\n    fix: run racines render first")
+    size, rate = f"{film.width}x{film.height}", film.rate_text
+    for shot_id, take in takes.items():
+        made = take.manifest.get("film", {})
+        if (f"{made.get('width')}x{made.get('height')}", made.get("frame_rate")) != (size, rate):
+            raise UsageError(f"the take the cut uses for {shot_id} ({take.version}) was made at "
+                             f"{made.get('width')}x{made.get('height')}, {made.get('frame_rate')} fps, but the film "
+                             f"is {size}, {rate} fps\n    fix: render the shot again and approve the new take")
     return takes
 
 

@@ -196,7 +196,8 @@ def test_sigkill_mid_take_leaves_a_consistent_store_and_the_rerun_finishes(tmp_p
 
 
 def framemd5(path: Path) -> list[str]:
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-fps_mode", "passthrough",
+                          "-f", "framemd5", "-"],
                          capture_output=True, text=True, check=True).stdout
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
@@ -219,9 +220,18 @@ def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(
     assert "2 piece(s) of the film encoded" in result.output
     incremental = {name: framemd5(tiny_project / "renders" / name)
                    for name in ("tiny_film_master.mov", "tiny_film_review.mp4")}
-    for leftover in [*(tiny_project / "renders/.pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
+    for leftover in [*(tiny_project / "renders/cache/pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
         leftover.unlink()
     full = run(tiny_project, "render")
     assert full.exit_code == 0 and "6 piece(s) of the film encoded" in full.output
     for name, hashes in incremental.items():
         assert framemd5(tiny_project / "renders" / name) == hashes and len(hashes) == 62
+
+
+def test_an_approved_take_of_another_resolution_is_refused_clearly(tiny_project):
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert run(tiny_project, "approve", "s030", "v001").exit_code == 0
+    edit(tiny_project / "shots/film.yaml", "256x144", "320x180")
+    result = run(tiny_project, "render", "--no-review")
+    assert result.exit_code == 2 and "s030 (v001) was made at 256x144" in result.output
+    assert "approve the new take" in result.output

@@ -91,3 +91,12 @@ def test_render_is_reproducible(rendered_tiny, composed, tmp_path):
     track, frames = composed
     again = [hashlib.md5(f.tobytes()).hexdigest() for f in track_frames(track, rendered_tiny / "edl", W, H)]
     assert again == [hashlib.md5(f.tobytes()).hexdigest() for f in frames]
+
+
+def test_master_copies_solo_stretches_from_the_takes_without_re_encoding(rendered_tiny):
+    master = [np.frombuffer(f, np.uint16) for f in decode_frames(
+        rendered_tiny / "renders" / "tiny_film_master.mov", "yuv422p10le", W, H)]
+    a, b, c, d = (take_frames(rendered_tiny, s) for s in ("s010", "s020", "s030", "s040"))
+    solo = list(zip(master[0:18], a[0:18])) + list(zip(master[24:38], b[6:20])) + \
+        list(zip(master[42:50], c[4:12])) + list(zip(master[50:62], d[0:12]))
+    assert all(np.array_equal(ours, take) for ours, take in solo)

@@ -1,15 +1,21 @@
 """Render a timeline to the film's deliverables: a ProRes master and an H.264 review copy.
 
-The film is cut into pieces (solo stretches and dissolves, see racines.render.pieces).
-Each piece is encoded once into ``renders/.pieces/`` under a key of what it shows, and
-the deliverables are joined from the pieces by stream copy: after a change to one shot,
-only that shot's pieces are encoded again, and an unchanged film is not touched at all.
-Every file is written under a temporary name and moved into place when complete.
+The film is cut into pieces (solo stretches and dissolves, see racines.render.pieces) and
+the deliverables are joined from them by stream copy. In the master, a solo stretch is
+copied straight from its take's ProRes media, frame-exact (ProRes is intra-only) and with
+no generation loss; only dissolves are encoded. Encoded pieces (dissolves, and the review
+copy's pieces with their burn-ins) are kept in ``renders/cache/pieces/`` under a key of
+what they show: after a change to one shot only its pieces are encoded again, and an
+unchanged film is not touched at all. Every file is written under a temporary name and
+moved into place when complete.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,7 +35,8 @@ from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_ke
 from racines.takes.atomic import atomic_path, write_json
 
 MONO_FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
-PIECES_DIR = ".pieces"
+PIECES_DIR = Path("cache") / "pieces"
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
 PIECE_FORMAT = "1"
 
@@ -58,9 +65,12 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     cache = out_dir / PIECES_DIR
     master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
     format_key = [PIECE_FORMAT, width, height, rate_text]
-    master_keys = [piece_key(p, "master", *format_key) for p in pieces]
-    review_keys = [piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in) for p in pieces] if review else []
-    plan = {"stem": stem, "timecode": start_tc, "master": master_keys, "review": review_keys}
+    master_entries = [_copy_entry(p, out_dir, rate) or _encoded_entry(piece_key(p, "master", *format_key), ".mov")
+                      for p in pieces]
+    review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
+                      for p in pieces] if review else []
+    plan = {"stem": stem, "timecode": start_tc, "master": master_entries, "review": review_entries,
+            "sources": [p.identity() for p in pieces]}
     outputs = [master_path] + ([review_path] if review else [])
     state_path = cache / f"{stem}.json"
     if _unchanged(state_path, plan, outputs):
@@ -70,26 +80,50 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
 
     encoded, done = 0, 0
     for index, piece in enumerate(pieces):
-        master_piece = cache / f"{master_keys[index]}.mov"
-        review_piece = cache / f"{review_keys[index]}.mp4" if review else None
-        missing = [p for p in (master_piece, review_piece) if p is not None and not p.is_file()]
+        wanted = [out_dir / e["file"] for e in (master_entries[index], *review_entries[index:index + 1])
+                  if "inpoint" not in e]
+        missing = [path for path in wanted if not path.is_file()]
         if missing:
             tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
-            _encode_piece(piece, width, height, rate_text, tc, master_piece if master_piece in missing else None,
-                          review_piece if review_piece in missing else None,
+            _encode_piece(piece, width, height, rate_text, tc,
+                          next((p for p in missing if p.suffix == ".mov"), None),
+                          next((p for p in missing if p.suffix == ".mp4"), None),
                           lambda n, base=done: on_frame(base + n) if on_frame else None)
             encoded += 1
         done += piece.frames
         if on_frame:
             on_frame(done)
 
-    _join(cache, [f"{k}.mov" for k in master_keys], master_path, {"timecode": start_tc, "f": "mov"}, "the master")
+    _join(out_dir, master_entries, master_path, rate, {"timecode": start_tc, "f": "mov"}, "the master")
     if review:
-        _join(cache, [f"{k}.mp4" for k in review_keys], review_path, {"f": "mp4", "movflags": "+faststart"},
-              "the review copy")
+        _join(out_dir, review_entries, review_path, rate, {"f": "mp4", "movflags": "+faststart"}, "the review copy")
     write_json(state_path, {**plan, "outputs": {str(p): _stamp(p) for p in outputs}})
     _prune(cache)
     return Deliverables(master_path, review_path if review else None, expected, encoded, False)
+
+
+def _encoded_entry(key: str, suffix: str) -> dict:
+    return {"file": (PIECES_DIR / f"{key}{suffix}").as_posix()}
+
+
+def _copy_entry(piece: Piece, out_dir: Path, rate: Fraction) -> dict | None:
+    """A solo stretch copied from its take: the concat list entry with exact in and out points,
+    or None when the media cannot be named safely in a concat list (then it is encoded)."""
+    if len(piece.layers) != 1:
+        return None
+    layer = piece.layers[0]
+    relative = Path(os.path.relpath(layer.media, out_dir))
+    if not all(SAFE_COMPONENT.match(part) for part in relative.parts):
+        return None
+    # inpoint rounds up and outpoint down to the microsecond, so that each lands strictly
+    # inside the right frame interval whatever the rate (24000/1001 has no exact decimal)
+    return {"file": relative.as_posix(), "inpoint": _microseconds(layer.first_frame / rate, math.ceil),
+            "outpoint": _microseconds((layer.first_frame + piece.frames) / rate, math.floor)}
+
+
+def _microseconds(seconds: Fraction, rounding) -> str:
+    micro = rounding(seconds * 1_000_000)
+    return f"{micro // 1_000_000}.{micro % 1_000_000:06d}"
 
 
 def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecode: str,
@@ -131,12 +165,21 @@ def _burn_ins(stream, piece: Piece, labels: Path, timecode: str, rate_text: str,
     return stream.filter("drawtext", timecode=timecode, rate=rate_text, x=f"w-tw-{size}", y=f"h-th-{size}", **common)
 
 
-def _join(cache: Path, names: list[str], output: Path, options: dict, what: str) -> None:
-    """Stream-copy the pieces into one file; the concat list holds only our own hex names."""
-    with atomic_path(cache / f"{output.stem}.ffconcat") as listing, atomic_path(output) as tmp:
-        listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{name}'\n" for name in names))
-        run(ffmpeg.input(str(listing), format="concat", safe=1).output(str(tmp), c="copy", map="0:v", **options),
-            f"joining {what}")
+def _join(out_dir: Path, entries: list[dict], output: Path, rate: Fraction, options: dict, what: str) -> None:
+    """Stream-copy the pieces into one file. Where pieces are cut from takes by in and out
+    points, every frame then gets its exact timestamp again (the points leave sub-frame
+    jitter at the joins; only intra-only ProRes is cut so, so no frame reordering is lost).
+    The concat list names only our own hex pieces and validated take paths, read with safe=1."""
+    lines = ["ffconcat version 1.0"]
+    for entry in entries:
+        lines.append(f"file '{entry['file']}'")
+        lines += [f"{key} {entry[key]}" for key in ("inpoint", "outpoint") if key in entry]
+    if any("inpoint" in entry for entry in entries):
+        options = {**options, "bsf:v": f"setts=ts=N*{rate.denominator}/({rate.numerator}*TB)"}
+    with atomic_path(out_dir / f"{output.stem}.ffconcat") as listing, atomic_path(output) as tmp:
+        listing.write_text("\n".join(lines) + "\n")
+        run(ffmpeg.input(str(listing), format="concat", safe=1)
+            .output(str(tmp), c="copy", map="0:v", **options), f"joining {what}")
 
 
 def _stamp(path: Path) -> list[int]:
@@ -156,16 +199,14 @@ def _unchanged(state_path: Path, plan: dict, outputs: list[Path]) -> bool:
 
 
 def _prune(cache: Path) -> None:
-    """Keep only the pieces that some film's last render uses."""
+    """Keep only the encoded pieces that some film's last render uses."""
     used: set[str] = set()
     for state in cache.glob("*.json"):
         try:
             data = json.loads(state.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        used.update(f"{k}.mov" for k in data.get("master", []))
-        used.update(f"{k}.mp4" for k in data.get("review", []))
+        used.update(Path(e["file"]).name for e in data.get("master", []) + data.get("review", []))
     for piece in list(cache.glob("*.mov")) + list(cache.glob("*.mp4")):
         if piece.name not in used:
             piece.unlink(missing_ok=True)
-

@@ -20,7 +20,7 @@ from racines.takes.atomic import write_json
 
 #: bump when the take's media format changes, so that every take is made again
 MEDIA_FORMAT = "1"
-HASHES_FILE = Path("renders") / ".cache" / "file-hashes.json"
+HASHES_FILE = Path("renders") / "cache" / "file-hashes.json"
 
 
 class HashCache:
