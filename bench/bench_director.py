@@ -1,0 +1,105 @@
+"""The director's loop at scale: a film of 100 shots with every take cached.
+
+1. A no-op `racines render` against `racines --version`, same run (target: < 2x).
+2. After changing one shot: `racines render` against rendering that shot alone with
+   `racines render --shot ID` (target: <= 1.2x).
+
+    .venv/bin/python bench/bench_director.py [--shots 100] [--size 640x360] [--frames 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RACINES = [sys.executable, "-m", "racines.cli"]
+KINDS = ["kenburns", "still", "morph"]
+
+
+def make_project(root: Path, shots: int, size: str, frames: int) -> list[str]:
+    (root / "shots").mkdir(parents=True)
+    shutil.copytree(REPO / "shots" / "photos", root / "shots" / "photos")
+    shutil.copytree(REPO / "shots" / "flowers", root / "shots" / "flowers")
+    photos = sorted(p.name for p in (root / "shots" / "photos").iterdir())
+    flowers = sorted(p.name for p in (root / "shots" / "flowers").iterdir())
+    ids = [f"s{index * 10:04d}" for index in range(1, shots + 1)]
+    for index, shot_id in enumerate(ids):
+        kind = KINDS[index % len(KINDS)]
+        generator = {"kenburns": "{kind: kenburns, seed: 1, end: {x: 0.4, y: 0.4, zoom: 1.3}}",
+                     "still": "{kind: still, seed: 1}",
+                     "morph": f"{{kind: morph, seed: 1, target: flowers/{flowers[index % len(flowers)]}}}"}[kind]
+        transition = "{dissolve: 8}" if index % 3 == 0 and index < shots - 1 else "cut"
+        (root / "shots" / f"{shot_id}.yaml").write_text(
+            f"source: {{photo: photos/{photos[index % len(photos)]}, contributor: Person {index % 17}, "
+            f"consent: granted}}\nduration: {frames}\ngenerator: {generator}\ntransition: {transition}\n")
+    (root / "shots" / "film.yaml").write_text(
+        f"title: Hundred\nframe_rate: 24\nresolution: {size}\ncut: [{', '.join(ids)}]\n")
+    return ids
+
+
+def timed(args: list[str], cwd: Path, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def set_seed(root: Path, shot_id: str, seed: int) -> None:
+    path = root / "shots" / f"{shot_id}.yaml"
+    text = path.read_text()
+    start = text.index("seed: ") + len("seed: ")
+    end = min(i for i in (text.find(",", start), text.find("}", start)) if i != -1)
+    path.write_text(text[:start] + str(seed) + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shots", type=int, default=100)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="racines-bench-director-") as folder:
+        root = Path(folder) / "film"
+        ids = make_project(root, args.shots, args.size, args.frames)
+        print(f"{args.shots} shots of {args.frames} frames at {args.size}; first render (not timed)...", flush=True)
+        started = time.perf_counter()
+        subprocess.run([*RACINES, "render", "--quiet"], cwd=root, check=True, stdout=subprocess.DEVNULL)
+        print(f"  first render: {time.perf_counter() - started:.1f} s")
+
+        version = timed([*RACINES, "--version"], root, args.repeat)
+        noop = timed([*RACINES, "render", "--quiet"], root, args.repeat)
+
+        # a kenburns shot in the middle of the film, next to a dissolve
+        changed = ids[len(ids) // 2 - (len(ids) // 2) % 3]
+        whole, alone, whole_no_review = [], [], []
+        for trial in range(args.repeat):
+            set_seed(root, changed, 100 + 3 * trial)
+            whole.append(timed([*RACINES, "render", "--quiet"], root))
+            set_seed(root, changed, 101 + 3 * trial)
+            alone.append(timed([*RACINES, "render", "--quiet", "--shot", changed], root))
+            set_seed(root, changed, 102 + 3 * trial)
+            whole_no_review.append(timed([*RACINES, "render", "--quiet", "--no-review"], root))
+
+    print(f"\nmachine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"racines --version                 {version:7.3f} s")
+    print(f"racines render, nothing changed   {noop:7.3f} s   ratio {noop / version:5.2f}  (target < 2)")
+    print(f"render --shot {changed} alone     {statistics.median(alone):7.3f} s")
+    print(f"racines render after the change   {statistics.median(whole):7.3f} s   ratio "
+          f"{statistics.median(whole) / statistics.median(alone):5.2f}  (target <= 1.2)")
+    print(f"  the same without a review copy  {statistics.median(whole_no_review):7.3f} s   ratio "
+          f"{statistics.median(whole_no_review) / statistics.median(alone):5.2f}")
+
+
+if __name__ == "__main__":
+    main()
