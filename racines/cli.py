@@ -93,7 +93,7 @@ def validate(ctx: Context) -> None:
     def action():
         film = ctx.film()
         shots = film.shots_in_cut()
-        total = sum(s.frames for s in shots) - sum(s.dissolve_frames for s in shots[:-1])
+        total = film.duration()
         duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
         unconsented = [s.id for s in shots if not s.consented]
         click.echo(f"ok: {film.title}: {len(film.shots)} shot files, {len(shots)} in the cut, "

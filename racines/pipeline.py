@@ -109,14 +109,26 @@ def selected_takes(film: Film) -> dict[str, Take]:
     missing = [s for s, take in takes.items() if take is None]
     if missing:
         raise UsageError(f"no take yet for {', '.join(missing)}\n    fix: run racines render first")
-    size, rate = f"{film.width}x{film.height}", film.rate_text
     for shot_id, take in takes.items():
-        made = take.manifest.get("film", {})
-        if (f"{made.get('width')}x{made.get('height')}", made.get("frame_rate")) != (size, rate):
-            raise UsageError(f"the take the cut uses for {shot_id} ({take.version}) was made at "
-                             f"{made.get('width')}x{made.get('height')}, {made.get('frame_rate')} fps, but the film "
-                             f"is {size}, {rate} fps\n    fix: render the shot again and approve the new take")
+        _check_take_fits(film, film.shots[shot_id], take)
     return takes
+
+
+def _check_take_fits(film: Film, shot: Shot, take: Take) -> None:
+    """An approved take stays in the cut until another is approved: it must still fit."""
+    made = take.manifest.get("film", {})
+    made_size = f"{made.get('width')}x{made.get('height')}"
+    if (made_size, made.get("frame_rate")) != (f"{film.width}x{film.height}", film.rate_text):
+        problem = f"was made at {made_size}, {made.get('frame_rate')} fps, but the film is " \
+                  f"{film.width}x{film.height}, {film.rate_text} fps"
+    elif take.manifest.get("shot_frames", take.frames) != shot.frames:
+        problem = f"has {take.manifest.get('shot_frames', take.frames)} frames, but the shot now lasts {shot.frames}"
+    elif min(shot.trim_head, shot.trim_tail) < -take.manifest.get("handles", 0):
+        problem = f"has {take.manifest.get('handles', 0)} frames of handle, fewer than the trims take"
+    else:
+        return
+    raise UsageError(f"the take the cut uses for {shot.id} ({take.version}) {problem}\n"
+                     "    fix: render the shot again and approve the new take")
 
 
 def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timeline, list[Path]]:

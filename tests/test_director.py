@@ -191,7 +191,7 @@ def test_sigkill_mid_take_leaves_a_consistent_store_and_the_rerun_finishes(tmp_p
     takes = TakeStore(root).takes("s010")
     assert [t.version for t in takes] == ["v001"]
     assert not list(shot_folder.glob(".*partial*"))
-    assert len(decode_frames(takes[0].lossless, "gray", 640, 360)) == 240
+    assert len(decode_frames(takes[0].lossless, "gray", 640, 360)) == 240 + 2 * 8  # handles
     assert len(decode_frames(root / "renders/killed_master.mov", "gray", 640, 360)) == 240
 
 

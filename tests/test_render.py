@@ -50,9 +50,15 @@ def composed(rendered_tiny):
     return track, frames
 
 
+HANDLES = 8
+
+
 def take_frames(rendered_tiny, shot):
+    """The take's frames from the first frame of the shot (its head handle left out)."""
     (media,) = (rendered_tiny / "renders" / "takes" / shot / "v001").glob("*.mov")
-    return [np.frombuffer(f, np.uint16) for f in decode_frames(media, "yuv422p10le", W, H)]
+    frames = [np.frombuffer(f, np.uint16) for f in decode_frames(media, "yuv422p10le", W, H)]
+    assert len(frames) == {"s010": 24, "s020": 24, "s030": 12, "s040": 12}[shot] + 2 * HANDLES
+    return frames[HANDLES:]
 
 
 def test_cuts_pass_take_frames_through_and_dissolves_blend_exactly(rendered_tiny, composed):

@@ -26,7 +26,9 @@ def test_lossless_frames_are_bit_exact(tiny_project):
     shot = film.shots["s010"]
     take, made = make_take(film, shot, TakeStore(film.root))
     assert made and take.version == "v001"
-    generated = [np.ascontiguousarray(f).tobytes() for f in get_generator("kenburns").frames(shot, film)]
+    generated = [np.ascontiguousarray(f).tobytes()
+                 for f in get_generator("kenburns").frames_with_handles(shot, film, film.handles)]
+    assert len(generated) == 24 + 2 * 8
     decoded = decode_frames(take.lossless, "rgb24", 256, 144)
     assert md5s(decoded) == md5s(generated)
 
@@ -38,7 +40,7 @@ def test_editorial_media_is_prores_hq_with_timecode_and_reel(tiny_project):
     video = video_stream(probe)
     assert (video["codec_name"], video["profile"], video["pix_fmt"]) == ("prores", "HQ", "yuv422p10le")
     assert (video["color_primaries"], video["color_transfer"], video["color_space"]) == ("bt709",) * 3
-    assert video["r_frame_rate"] == "24/1" and int(video["nb_read_frames"]) == 24
+    assert video["r_frame_rate"] == "24/1" and int(video["nb_read_frames"]) == 24 + 2 * 8  # handles
     data = next(s for s in probe["streams"] if s["codec_type"] == "data")
     assert data["tags"]["reel_name"] == take.reel and data["tags"]["timecode"] == "00:00:00:00"
     assert len(take.reel) == 8
@@ -54,7 +56,8 @@ def test_manifest_records_provenance(tiny_project):
     assert manifest["source"]["contributor"] == "Amina"
     assert manifest["source"]["sha256"] == hashlib.sha256((film.root / "shots/photos/grid.png").read_bytes()).hexdigest()
     assert manifest["generator"]["name"] == "kenburns" and manifest["generator"]["settings"]["seed"] == 7
-    assert manifest["frames"] == 24 and manifest["media"]["reel"] == take.reel
+    assert (manifest["frames"], manifest["shot_frames"], manifest["handles"]) == (40, 24, 8)
+    assert manifest["media"]["reel"] == take.reel
     assert {"racines", "ffmpeg", "numpy"} <= set(manifest["software"])
     assert manifest["timings"]["generate_and_encode_s"] > 0
 
@@ -99,5 +102,5 @@ def test_generator_frame_count_is_enforced(tiny_project, monkeypatch):
         yield np.zeros((144, 256, 3), np.uint8)
 
     monkeypatch.setattr(type(get_generator("still")), "frames", short)
-    with pytest.raises(RenderFailed, match="made 1 frames"):
+    with pytest.raises(RenderFailed, match="made 17 frames for shot s030"):
         make_take(film, film.shots["s030"], TakeStore(film.root))

@@ -4,7 +4,8 @@ One video track; a clip per shot referencing its take's editorial media; a centr
 SMPTE dissolve where a shot dissolves into the next; a marker per shot; the shot's
 data in the clip's metadata under ``racines``. A dissolve of N frames overlaps the last
 N frames of a shot with the first N of the next, so the film lasts the sum of the shot
-durations minus the dissolves.
+durations minus the dissolves. Takes carry handles beyond the shot's ends: the clips'
+source ranges sit inside them, so an editor can trim into the handles.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Placement:
 
     shot: Shot
     take: Take
-    source_start: int      # first frame of the take shown outside a dissolve
+    source_start: int      # first frame of the take in the clip (after handle, trim and incoming dissolve)
     duration: int          # frames the clip occupies in the track
     dissolve_in: tuple[int, int] | None   # (in_offset, out_offset) of the dissolve into this shot
 
@@ -39,15 +40,19 @@ def dissolve_halves(frames: int) -> tuple[int, int]:
 
 
 def place(film: Film, takes: dict[str, Take]) -> list[Placement]:
+    """Each shot shows its take from the end of the head handle (plus any trim) to the
+    start of the tail handle (minus any trim); dissolves overlap what neighbours show."""
     placements = []
     shots = film.shots_in_cut()
     for index, shot in enumerate(shots):
         incoming = shots[index - 1].dissolve_frames if index > 0 else 0
         outgoing = shot.dissolve_frames if index < len(shots) - 1 else 0
         before = dissolve_halves(incoming) if incoming else None
-        start = before[0] if before else 0
+        lead = before[0] if before else 0
         tail = dissolve_halves(outgoing)[1] if outgoing else 0
-        placements.append(Placement(shot, takes[shot.id], start, shot.frames - start - tail, before))
+        take = takes[shot.id]
+        first_shown = take.manifest.get("handles", 0) + shot.trim_head
+        placements.append(Placement(shot, take, first_shown + lead, shot.shown - lead - tail, before))
     return placements
 
 
@@ -93,6 +98,9 @@ def _clip(film: Film, placement: Placement, media_base: Path, rate: float) -> ot
         "shot_file": shot.file,
         "generator": shot.kind,
         "frames": shot.frames,
+        "handles": take.manifest.get("handles", 0),
+        "trim": [shot.trim_head, shot.trim_tail],
+        "cache_key": take.cache_key,
         "source": None if shot.source is None else {
             "photo": shot.source.relpath, "contributor": shot.source.contributor,
             "consent": shot.source.consent, "credit": shot.source.credit},

@@ -305,11 +305,13 @@ def load_film(root: Path | str) -> Film:
     cut: tuple[str, ...] = ()
     if settings is not None:
         cut = tuple(settings.cut)
+        for shot in shots.values():
+            _check_trim(shot, settings.handles, collectors[shot.id])
         _check_cut(cut, shot_files, shots, collectors, film_out)
     if problems:
         raise ValidationFailed(problems)
     return Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
-                timecode_start=timecode, cut=cut, shots=shots)
+                timecode_start=timecode, cut=cut, shots=shots, handles=settings.handles)
 
 
 def _valid_shot_id(text: str) -> bool:
@@ -408,7 +410,18 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
     if not ok:
         return None
     return Shot(id=shot_id, file=out.file, frames=frames, generator=parsed.generator, source=source,
-                dissolve_frames=dissolve, notes=parsed.notes, assets=assets)
+                dissolve_frames=dissolve, notes=parsed.notes, assets=assets,
+                trim_head=parsed.trim.head, trim_tail=parsed.trim.tail)
+
+
+def _check_trim(shot: Shot, handles: int, out: _Collector) -> None:
+    for end, value in (("head", shot.trim_head), ("tail", shot.trim_tail)):
+        if value < -handles:
+            out.add(("trim", end), f"extends {-value} frames beyond the shot, but takes have {handles} frames of "
+                    "handle", "lengthen the shot's duration instead, or raise handles in film.yaml", value=value)
+    if shot.shown < 1:
+        out.add(("trim",), f"the trims leave nothing of this {shot.frames}-frame shot",
+                "reduce trim.head and trim.tail", value={"head": shot.trim_head, "tail": shot.trim_tail})
 
 
 def _checked_image(root: Path, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
@@ -454,11 +467,11 @@ def dissolve_problems(ordered: list[Shot]) -> list[tuple[Shot, str, str]]:
             continue
         following = ordered[index + 1]
         incoming = ordered[index - 1].dissolve_frames if index > 0 else 0
-        if incoming + shot.dissolve_frames > shot.frames:
-            found.append((shot, f"the dissolves in and out of this {shot.frames}-frame shot need "
+        if incoming + shot.dissolve_frames > shot.shown:
+            found.append((shot, f"the dissolves in and out of this {shot.shown}-frame shot need "
                           f"{incoming + shot.dissolve_frames} frames", "shorten the dissolve or lengthen the shot"))
         outgoing_next = following.dissolve_frames if index + 1 < len(ordered) - 1 else 0
-        if shot.dissolve_frames + outgoing_next > following.frames:
+        if shot.dissolve_frames + outgoing_next > following.shown:
             found.append((shot, f"the dissolve is longer than what the next shot ({following.id}, "
-                          f"{following.frames} frames) can overlap", "shorten the dissolve or lengthen the next shot"))
+                          f"{following.shown} frames) can overlap", "shorten the dissolve or lengthen the next shot"))
     return found

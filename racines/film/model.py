@@ -26,12 +26,19 @@ class SourcePhoto:
 class Shot:
     id: str
     file: str                       # project-relative path of the shot file
-    frames: int
+    frames: int                     # frames generated for the shot (handles excluded)
     generator: GeneratorBase
     source: SourcePhoto | None
     dissolve_frames: int = 0        # 0 means a cut into the next shot
     notes: str = ""
     assets: dict[str, Path] = field(default_factory=dict)   # extra images, e.g. a morph target
+    trim_head: int = 0              # frames the cut leaves out at the start (negative: into the handle)
+    trim_tail: int = 0
+
+    @property
+    def shown(self) -> int:
+        """Frames of the shot the cut shows, dissolves included."""
+        return self.frames - self.trim_head - self.trim_tail
 
     @property
     def kind(self) -> str:
@@ -56,6 +63,17 @@ class Film:
     timecode_start: str
     cut: tuple[str, ...]
     shots: dict[str, Shot]
+    handles: int = 8
+
+    @property
+    def drop_frame(self) -> bool:
+        """Drop-frame timecode, chosen as NLEs do by the ';' of the start timecode."""
+        return ";" in self.timecode_start
+
+    def duration(self) -> int:
+        """Frames of the film: what the shots show minus the dissolve overlaps."""
+        shots = self.shots_in_cut()
+        return sum(s.shown for s in shots) - sum(s.dissolve_frames for s in shots[:-1])
 
     @property
     def rate_text(self) -> str:

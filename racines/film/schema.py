@@ -57,6 +57,10 @@ class FilmSettings(Strict):
     cut: list[Annotated[str, Field(pattern=SHOT_ID_PATTERN)]] = Field(
         min_length=1, description="Shot ids in screen order; each names a file shots/<id>.yaml."
     )
+    handles: int = Field(
+        8, ge=0, le=240,
+        description="Frames rendered beyond each end of every take, for the editor to trim into.",
+    )
 
 
 # --- shot files --------------------------------------------------------------------------
@@ -138,6 +142,16 @@ class Dissolve(Strict):
     dissolve: Duration = Field(description="Length of the dissolve into the next shot.")
 
 
+class Trim(Strict):
+    """Frames the cut leaves out at each end of the shot (negative: taken from the handles).
+
+    Trims are editorial: changing them never makes a new take. ``racines conform`` writes them.
+    """
+
+    head: int = 0
+    tail: int = 0
+
+
 class ShotFile(Strict):
     """``shots/<id>.yaml``: one shot, owned by one person, so files merge well in git."""
 
@@ -147,6 +161,7 @@ class ShotFile(Strict):
     transition: Union[Literal["cut"], Dissolve] = Field(
         "cut", description="'cut', or {dissolve: N} frames/seconds into the next shot in the cut."
     )
+    trim: Trim = Field(default_factory=Trim, description="Editorial trims written by racines conform.")
     notes: str = ""
 
 

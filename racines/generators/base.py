@@ -28,6 +28,21 @@ class Generator:
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
+    def frames_with_handles(self, shot: Shot, film: Film, handles: int, derived: object = None) -> Iterator[np.ndarray]:
+        """The shot with ``handles`` more frames at each end, for the editor to trim into.
+
+        By default the handles hold the first and last frames; generators whose motion can
+        go on past the shot's ends override this.
+        """
+        frame = None
+        for index, frame in enumerate(self.frames(shot, film, derived)):
+            if index == 0:
+                for _ in range(handles):
+                    yield frame
+            yield frame
+        for _ in range(handles if frame is not None else 0):
+            yield frame
+
     def describe(self) -> str:
         return f"racines {self.name} {self.version} (no model weights)" if not self.models else \
             f"racines {self.name} {self.version} with {', '.join(self.models)}"

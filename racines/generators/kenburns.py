@@ -30,6 +30,10 @@ class KenBurnsGenerator(Generator):
     version = "1"
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
+        return self.frames_with_handles(shot, film, 0, derived)
+
+    def frames_with_handles(self, shot: Shot, film: Film, handles: int, derived: object = None) -> Iterator[np.ndarray]:
+        """A linear move goes on into the handles; an eased one is at rest there already."""
         settings = shot.generator
         # Resample the photograph once to a plate as large as the deepest zoom needs, but no
         # larger than the photograph itself holds detail for: each frame is then one cheap
@@ -39,8 +43,10 @@ class KenBurnsGenerator(Generator):
         scale = max(1.0, min(max(settings.start.zoom, settings.end.zoom), native))
         plate = fit(photo, film.width, film.height, "cover", scale=scale)
         plate_h, plate_w = plate.shape[:2]
-        for index in range(shot.frames):
-            t = float(ease(progress(index, shot.frames), settings.easing))
+        for index in range(-handles, shot.frames + handles):
+            linear = index / (shot.frames - 1) if shot.frames > 1 else 0.0
+            t = linear if settings.easing == "linear" else float(ease(progress(min(max(index, 0), shot.frames - 1),
+                                                                               shot.frames), settings.easing))
             view = _interpolate(settings.start, settings.end, t)
             matrix = _view_matrix(view, plate_w, plate_h, film.width, film.height)
             upsampling = view.zoom > scale
@@ -50,9 +56,11 @@ class KenBurnsGenerator(Generator):
 
 
 def _interpolate(a: Framing, b: Framing, t: float) -> Framing:
-    # Zoom is interpolated geometrically so that the apparent speed of the push-in is even.
-    zoom = a.zoom * (b.zoom / a.zoom) ** t
-    return Framing(x=a.x + (b.x - a.x) * t, y=a.y + (b.y - a.y) * t, zoom=zoom)
+    # Zoom is interpolated geometrically so that the apparent speed of the push-in is even;
+    # past the ends (in the handles) the view is kept inside the picture.
+    zoom = min(max(a.zoom * (b.zoom / a.zoom) ** t, 1.0), 8.0)
+    x, y = a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t
+    return Framing(x=min(max(x, 0.0), 1.0), y=min(max(y, 0.0), 1.0), zoom=zoom)
 
 
 def _view_matrix(view: Framing, plate_w: int, plate_h: int, out_w: int, out_h: int) -> np.ndarray:

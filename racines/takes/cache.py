@@ -76,6 +76,7 @@ def key_inputs(shot: Shot, film: Film, generator, hashes: HashCache, extra: obje
         "media format": MEDIA_FORMAT,
         "generator": f"{generator.name} {generator.version}",
         "frames": shot.frames,
+        "handles": film.handles,
         "film size": f"{film.width}x{film.height}",
         "film rate": film.rate_text,
         "photo": hashes.sha256(shot.source.path) if shot.source else None,

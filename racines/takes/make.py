@@ -59,24 +59,24 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         lossless = stream.output(str(staging / LOSSLESS_NAME), **presets.lossless_rgb())
         editorial = presets.to_bt709(stream, "yuv422p10le").output(
             str(staging / media_name), movflags="+use_metadata_tags", **presets.prores_hq(TAKE_TIMECODE, reel))
-        count = 0
-        wanted = set(sample_indices(shot.frames))
+        count, total = 0, shot.frames + 2 * film.handles
+        wanted = {film.handles + i for i in sample_indices(shot.frames)}
         samples = []
         with FrameWriter(ffmpeg.merge_outputs(lossless, editorial), f"encoding take {shot.id} {take_version}",
                          metadata={str(staging / media_name): embedded_provenance(manifest)}) as writer:
-            for frame in generator.frames(shot, film, derived):
+            for frame in generator.frames_with_handles(shot, film, film.handles, derived):
                 if frame.shape != (film.height, film.width, 3) or frame.dtype != np.uint8:
                     raise RenderFailed(f"generator {generator.name} made a frame of shape {frame.shape} "
                                        f"{frame.dtype} for shot {shot.id}; expected ({film.height}, {film.width}, 3) uint8")
                 writer.write(np.ascontiguousarray(frame))
                 if count in wanted:
-                    samples.append((count, shrink(frame, STRIP_WIDTH)))
+                    samples.append((count - film.handles, shrink(frame, STRIP_WIDTH)))
                 count += 1
                 if on_frame:
                     on_frame(count)
-        if count != shot.frames:
+        if count != total:
             raise RenderFailed(f"generator {generator.name} made {count} frames for shot {shot.id}; "
-                               f"the shot file asks for {shot.frames}")
+                               f"the shot file asks for {shot.frames} and {film.handles} of handle at each end")
         samples[len(samples) // 2][1].save(staging / THUMBNAIL_NAME, quality=88)
         contact_strip(samples).save(staging / CONTACT_NAME, quality=88)
         manifest["timings"] = {"generate_and_encode_s": round(time.perf_counter() - started, 3)}
@@ -119,7 +119,9 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
         "cache_key": key,
         "cache_inputs": inputs,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "frames": shot.frames,
+        "frames": shot.frames + 2 * film.handles,
+        "shot_frames": shot.frames,
+        "handles": film.handles,
         "film": {"title": film.title, "frame_rate": film.rate_text, "width": film.width, "height": film.height},
         "source": source,
         "assets": {name: {"path": path.relative_to(film.root).as_posix(), "sha256": inputs[f"{name} image"]}
