@@ -143,15 +143,47 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
 
 @main.command()
 @click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent.")
+@click.option("--bundle", "bundle", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Also write a hand-over folder (or PATH.otioz) with the media, relative paths.")
 @click.pass_obj
-def edl(ctx: Context, skip_unconsented: bool) -> None:
-    """Write edl/<film>.otio and edl/<film>.edl from the newest take of each shot."""
+def edl(ctx: Context, skip_unconsented: bool, bundle: str | None) -> None:
+    """Write edl/<film>.otio, .edl and .xml from the selected take of each shot."""
 
     def action():
         film, _ = pipeline.consent_gate(ctx.film(), skip_unconsented)
-        _, written = pipeline.export_edit(film, pipeline.selected_takes(film))
+        takes = pipeline.selected_takes(film)
+        _, written = pipeline.export_edit(film, takes)
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
+        if not written:
+            click.echo("edl/ is up to date")
+        if bundle is not None:
+            path = pipeline.bundle_edit(film, takes, Path(bundle).resolve() if bundle else None)
+            click.echo(f"wrote {path}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("edited", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only print what would change.")
+@click.pass_obj
+def conform(ctx: Context, edited: Path, dry_run: bool) -> None:
+    """Bring the editor's cut (EDITED.edl, .xml or .otio) back into the shot files."""
+
+    def action():
+        film = ctx.film()
+        report = pipeline.conform_cut(film, edited, write=not dry_run)
+        for line in report.lines:
+            click.echo(line)
+        for line in report.unknown:
+            click.echo(f"unknown: {line}")
+        if not report.changed:
+            click.echo("the cut matches the shot files: nothing to change")
+        elif dry_run:
+            click.echo("dry run: nothing written")
+        else:
+            click.echo("shot files updated; racines render makes what the cut now needs")
 
     _run(ctx, action)
 

@@ -15,10 +15,12 @@ import numpy as np
 import opentimelineio as otio
 from PIL import Image
 
-from racines.edit.edl import edl_text
+from racines.edit.bundle import write_bundle
+from racines.edit.conform import ConformReport, apply, compare, read_cut
+from racines.edit.exports import export_texts, write_if_changed
 from racines.edit.timeline import build_timeline
 from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
-from racines.film.loader import dissolve_problems
+from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
 from racines.render.deliver import Deliverables, render_timeline
 from racines.generators import get_generator
@@ -132,25 +134,35 @@ def _check_take_fits(film: Film, shot: Shot, take: Take) -> None:
 
 
 def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timeline, list[Path]]:
-    """Write the timeline as .otio and CMX 3600 .edl under edl/; return it and the files that changed."""
+    """Write the timeline as .otio, CMX 3600 .edl and FCP 7 .xml under edl/; return it and
+    the files that changed."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
     timeline = build_timeline(film, takes, edl_dir)
-    otio_path = edl_dir / f"{film.slug()}.otio"
-    edl_path = edl_dir / f"{film.slug()}.edl"
-    written = [path for path, text in ((otio_path, otio.adapters.write_to_string(timeline, "otio_json")),
-                                       (edl_path, edl_text(timeline, film.rate)))
-               if _write_if_changed(path, text)]
+    texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
+    written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
+               if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
     return timeline, written
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Leave an identical file alone, so an NLE watching it sees no change."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return True
+def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = None) -> Path:
+    """A hand-over folder (or .otioz) with the timeline and the media it uses, relative paths."""
+    edl_dir = film.root / EDL_DIR
+    timeline = build_timeline(film, takes, edl_dir)
+    return write_bundle(timeline, edl_dir, film.rate, film.drop_frame,
+                        destination or edl_dir / f"{film.slug()}_bundle", film.slug())
+
+
+def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
+    """Compare the editor's cut with the film; write the shot files unless ``write`` is False."""
+    events = read_cut(edited, film.rate)
+    store = TakeStore(film.root)
+    selected = {s: selected_take(store, load_review(film.root, s)) for s in film.cut}
+    report = compare(film, events, {s: t for s, t in selected.items() if t is not None})
+    if write and report.changed:
+        apply(film, report)
+        load_film(film.root)  # the new files must still be a valid film; if not, say so now
+    return report
 
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,

@@ -1,0 +1,71 @@
+"""A hand-over folder for the editor: the timeline in every format beside the media it uses,
+with relative paths and a reel table, so it relinks wherever it is copied."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from racines.edit.exports import export_texts, with_media_urls
+from racines.takes.atomic import staging_dir
+
+
+def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fraction, drop_frame: bool,
+                 destination: Path, stem: str) -> Path:
+    """Write ``destination`` (a folder, or a single ``.otioz`` file) and return it."""
+    media = {}
+    for clip in timeline.find_clips():
+        source = (media_base / clip.media_reference.target_url).resolve()
+        media[clip.media_reference.target_url] = source
+    portable = with_media_urls(timeline, lambda url: f"media/{media[url].name}")
+    if destination.suffix == ".otioz":
+        absolute = with_media_urls(timeline, lambda url: media[url].as_uri())
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.partial")
+        otio.adapters.write_to_file(absolute, str(partial), adapter_name="otioz")
+        os.replace(partial, destination)
+        return destination
+    with staging_dir(destination.parent, destination.name) as work:
+        (work / "media").mkdir()
+        for source in media.values():
+            _link_or_copy(source, work / "media" / source.name)
+        for suffix, text in export_texts(portable, rate, drop_frame, work, portable=True).items():
+            (work / f"{stem}.{suffix}").write_text(text, encoding="utf-8")
+        (work / "reels.csv").write_text(_reel_table(timeline, media), encoding="utf-8")
+        _replace_folder(work, destination)
+    return destination
+
+
+def _reel_table(timeline: otio.schema.Timeline, media: dict[str, Path]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["reel", "shot", "take", "file", "frames", "handles"])
+    for clip in timeline.find_clips():
+        meta = clip.metadata.get("racines", {})
+        writer.writerow([meta.get("reel"), meta.get("shot"), meta.get("take"),
+                         f"media/{media[clip.media_reference.target_url].name}",
+                         round(clip.media_reference.available_range.duration.value), meta.get("handles")])
+    return out.getvalue()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)  # takes are immutable, so sharing their bytes is safe
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _replace_folder(new: Path, destination: Path) -> None:
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old.partial")
+        os.rename(destination, old)
+        os.rename(new, destination)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, destination)

@@ -1,0 +1,230 @@
+"""Bring the editor's cut back into the shot files.
+
+The edited timeline (EDL, FCP 7 XML or .otio) is read with OTIO's adapters. Each event is
+matched to a take by its reel (what NLEs conform by), else by its media file name, never by
+guess: an event nothing matches is reported as unknown. From the take frames each event
+uses, dissolves included, come the shot's trims, its dissolve into the next shot, the cut
+order and the shots removed. Trims within the handles need no new take; a shot that runs
+past its handles gets a longer duration, so the next render makes a take that covers it.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from racines.errors import UsageError
+from racines.film.model import Film
+from racines.takes.store import Take, TakeStore
+
+ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".otio": "otio_json", ".aaf": "AAF"}
+
+
+@dataclass(frozen=True)
+class CutEvent:
+    """One clip of the edited cut, with the media frames it uses (dissolves included)."""
+
+    position: int
+    name: str
+    reel: str | None
+    media_name: str | None
+    used_in: int
+    used_out: int            # exclusive
+    dissolve_after: int      # frames of the transition into the next clip; 0 for a cut
+    record_in: int
+
+
+@dataclass
+class ShotUpdate:
+    shot_id: str
+    trim: tuple[int, int] | None = None      # new (head, tail)
+    duration: int | None = None              # new frames, when the cut runs past the handles
+    dissolve: int | None = None              # new dissolve into the next shot (0: cut)
+
+
+@dataclass
+class ConformReport:
+    cut: list[str]
+    updates: dict[str, ShotUpdate] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)      # what changed, for people
+    unknown: list[str] = field(default_factory=list)    # events matching no take
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.updates) or bool(self.lines)
+
+
+def read_cut(path: Path, rate: Fraction) -> list[CutEvent]:
+    """The events of an edited timeline, whatever tool wrote it."""
+    adapter = ADAPTERS.get(path.suffix.lower())
+    if adapter is None:
+        raise UsageError(f"{path}: cannot tell the format from the suffix '{path.suffix}'\n"
+                         f"    fix: give a file ending in {', '.join(ADAPTERS)}")
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    options = {"rate": float(rate), "ignore_timecode_mismatch": True} if adapter == "cmx_3600" else {}
+    try:
+        timeline = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+    except Exception as exc:  # noqa: BLE001 - any adapter failure is the file's fault here
+        raise UsageError(f"{path}: cannot read this {adapter} file: {type(exc).__name__}: {exc}\n"
+                         "    fix: export the cut again (one video track, cuts and dissolves)") from None
+    tracks = [t for t in timeline.video_tracks() if t.enabled]
+    if not tracks:
+        raise UsageError(f"{path}: the file has no video track")
+    return events_of(tracks[0])
+
+
+def events_of(track: otio.schema.Track) -> list[CutEvent]:
+    items = list(track)
+    events = []
+    for index, item in enumerate(items):
+        if not isinstance(item, otio.schema.Clip):
+            continue
+        before = items[index - 1] if index > 0 and isinstance(items[index - 1], otio.schema.Transition) else None
+        after = items[index + 1] if index + 1 < len(items) and isinstance(items[index + 1], otio.schema.Transition) else None
+        source = item.source_range or item.trimmed_range()
+        used_in = _frames(source.start_time) - (_frames(before.in_offset) if before else 0)
+        used_out = _frames(source.end_time_exclusive()) + (_frames(after.out_offset) if after else 0)
+        dissolve = _frames(after.in_offset) + _frames(after.out_offset) if after else 0
+        reference = item.media_reference
+        media_name = None
+        if isinstance(reference, otio.schema.ExternalReference) and reference.target_url:
+            media_name = Path(reference.target_url.replace("file://", "")).name
+        reel = (item.metadata.get("cmx_3600") or {}).get("reel") or (item.metadata.get("racines") or {}).get("reel")
+        events.append(CutEvent(len(events), item.name, reel, media_name, used_in, used_out, dissolve,
+                               _frames(item.range_in_parent().start_time)))
+    return events
+
+
+def _frames(time: otio.opentime.RationalTime) -> int:
+    return round(time.value)
+
+
+def take_index(film: Film) -> tuple[dict[str, Take], dict[str, Take]]:
+    """Every take of every shot file, by reel and by media file name."""
+    store = TakeStore(film.root)
+    by_reel, by_name = {}, {}
+    for shot_id in film.shots:
+        for take in store.takes(shot_id):
+            by_reel[take.reel] = take
+            by_name[take.media.name] = take
+    return by_reel, by_name
+
+
+def compare(film: Film, events: list[CutEvent], selected: dict[str, Take]) -> ConformReport:
+    """The difference between the film's cut and the edited one, shot by shot."""
+    by_reel, by_name = take_index(film)
+    matched: list[tuple[CutEvent, Take]] = []
+    report = ConformReport(cut=[])
+    for event in events:
+        take = by_reel.get(event.reel or "") or by_name.get(event.media_name or "")
+        if take is None:
+            where = f"event {event.position + 1} '{event.name}' (reel {event.reel or '-'}, record frame {event.record_in})"
+            report.unknown.append(f"{where}: no take has this reel or file; left out, not guessed")
+            continue
+        if take.shot_id in report.cut:
+            report.lines.append(f"{take.shot_id}: used twice in the cut; racines keeps its first use")
+            continue
+        report.cut.append(take.shot_id)
+        matched.append((event, take))
+
+    old_cut = list(film.cut)
+    for shot_id in old_cut:
+        if shot_id not in report.cut:
+            report.lines.append(f"{shot_id}: removed from the cut")
+    for shot_id in report.cut:
+        if shot_id not in old_cut:
+            report.lines.append(f"{shot_id}: added to the cut")
+    kept_old = [s for s in old_cut if s in report.cut]
+    kept_new = [s for s in report.cut if s in old_cut]
+    if kept_old != kept_new:
+        for shot_id in kept_new:
+            if kept_old.index(shot_id) != kept_new.index(shot_id):
+                report.lines.append(f"{shot_id}: moved from position {old_cut.index(shot_id) + 1} "
+                                    f"to {report.cut.index(shot_id) + 1}")
+
+    for position, (event, take) in enumerate(matched):
+        shot = film.shots[take.shot_id]
+        update = ShotUpdate(shot.id)
+        current = selected.get(shot.id)
+        if current is not None and current.folder != take.folder:
+            report.lines.append(f"{shot.id}: the cut uses take {take.version}, racines uses {current.version} "
+                                f"(racines approve {shot.id} {take.version} if that is intended)")
+        handles = take.manifest.get("handles", 0)
+        frames = take.manifest.get("shot_frames", take.frames)
+        head, tail = event.used_in - handles, handles + frames - event.used_out
+        beyond_head, beyond_tail = max(0, -event.used_in), max(0, event.used_out - take.frames)
+        if beyond_head or beyond_tail:
+            update.duration = event.used_out - event.used_in
+            update.trim = (0, 0)
+            report.lines.append(f"{shot.id}: runs {beyond_head + beyond_tail} frames past its handles "
+                                f"(head {beyond_head}, tail {beyond_tail}): duration {shot.frames} -> "
+                                f"{update.duration}, a new take will be made")
+        elif (head, tail) != (shot.trim_head, shot.trim_tail):
+            update.trim = (head, tail)
+            for end, old, new in (("head", shot.trim_head, head), ("tail", shot.trim_tail, tail)):
+                if old != new:
+                    change = new - old
+                    report.lines.append(f"{shot.id}: {end} {'trimmed' if change > 0 else 'extended'} by "
+                                        f"{abs(change)} frames (trim.{end} {old} -> {new})")
+        dissolve = 0 if position == len(matched) - 1 else event.dissolve_after
+        if dissolve != shot.dissolve_frames:
+            update.dissolve = dissolve
+            report.lines.append(f"{shot.id}: cut into the next shot (was a {shot.dissolve_frames}-frame dissolve)"
+                                if not dissolve else
+                                f"{shot.id}: dissolve into the next shot {shot.dissolve_frames} -> {dissolve} frames")
+        if update.trim is not None or update.duration is not None or update.dissolve is not None:
+            report.updates[shot.id] = update
+    return report
+
+
+
+def apply(film: Film, report: ConformReport) -> list[Path]:
+    """Write the new cut and the shots' trims, durations and dissolves, keeping each file's
+    comments and layout (ruamel.yaml round trip). Every file is replaced atomically."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    changed: dict[Path, object] = {}
+    if report.cut != list(film.cut):
+        path = film.root / "shots" / "film.yaml"
+        data = yaml.load(path.read_text(encoding="utf-8"))
+        cut = CommentedSeq(report.cut)
+        cut.fa.set_flow_style()
+        data["cut"] = cut
+        changed[path] = data
+    for update in report.updates.values():
+        path = film.root / film.shots[update.shot_id].file
+        data = yaml.load(path.read_text(encoding="utf-8"))
+        if update.duration is not None:
+            data["duration"] = update.duration
+        if update.trim is not None:
+            if update.trim == (0, 0):
+                data.pop("trim", None)
+            else:
+                trim = CommentedMap(head=update.trim[0], tail=update.trim[1])
+                trim.fa.set_flow_style()
+                data["trim"] = trim
+        if update.dissolve is not None:
+            if update.dissolve:
+                transition = CommentedMap(dissolve=update.dissolve)
+                transition.fa.set_flow_style()
+                data["transition"] = transition
+            else:
+                data["transition"] = "cut"
+        changed[path] = data
+    from racines.takes.atomic import atomic_path
+
+    with ExitStack() as stack:  # all files are written before any is moved into place
+        for path, data in changed.items():
+            tmp = stack.enter_context(atomic_path(path))
+            with open(tmp, "w", encoding="utf-8") as handle:
+                yaml.dump(data, handle)
+    return list(changed)
