@@ -17,7 +17,7 @@ from PIL import Image
 
 from racines.edit.bundle import write_bundle
 from racines.edit.conform import ConformReport, apply, compare, read_cut
-from racines.edit.exports import export_texts, write_if_changed
+from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
 from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems, load_film
@@ -142,6 +142,9 @@ def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timelin
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
+    aaf = edl_dir / f"{film.slug()}.aaf"
+    if written or not aaf.is_file():  # the AAF follows the text formats (it is binary, not compared)
+        written.append(write_aaf(timeline, aaf))
     return timeline, written
 
 

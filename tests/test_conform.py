@@ -304,6 +304,15 @@ def test_take_media_carry_the_reel_and_timecode_of_the_edl(rendered_tiny):
             <= start + int(ffprobe(take.media, count_frames=True)["streams"][0]["nb_read_frames"])
 
 
+def test_aaf_export_reads_back_with_the_same_cut(rendered_tiny):
+    film = load_film(rendered_tiny)
+    takes = selected_takes(film)
+    path = rendered_tiny / "edl" / "tiny_film.aaf"
+    assert path.is_file()
+    report = compare(film, read_cut(path, film.rate), takes)
+    assert report.cut == list(film.cut) and not report.changed
+
+
 def test_bundle_holds_media_and_relative_timelines(rendered_tiny, tmp_path):
     result = run(rendered_tiny, "edl", "--bundle", str(tmp_path / "handover"))
     assert result.exit_code == 0, result.output
@@ -316,5 +325,6 @@ def test_bundle_holds_media_and_relative_timelines(rendered_tiny, tmp_path):
     assert reels[0] == "reel,shot,take,file,frames,handles" and len(reels) == 5
     xml = otio.adapters.read_from_file(str(bundle / "tiny_film.xml"))
     assert len(list(xml.find_clips())) == 4
+    assert (bundle / "tiny_film.aaf").stat().st_size > 0 and (bundle / "tiny_film.edl").is_file()
     otioz = run(rendered_tiny, "edl", "--bundle", str(tmp_path / "handover.otioz"))
     assert otioz.exit_code == 0 and (tmp_path / "handover.otioz").stat().st_size > 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from racines.edit.exports import export_texts, with_media_urls
+from racines.edit.exports import export_texts, with_media_urls, write_aaf
 from racines.takes.atomic import staging_dir
 
 
@@ -37,6 +37,7 @@ def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fractio
             _link_or_copy(source, work / "media" / source.name)
         for suffix, text in export_texts(portable, rate, drop_frame, work, portable=True).items():
             (work / f"{stem}.{suffix}").write_text(text, encoding="utf-8")
+        write_aaf(portable, work / f"{stem}.aaf")
         (work / "reels.csv").write_text(_reel_table(timeline, media), encoding="utf-8")
         _replace_folder(work, destination)
     return destination

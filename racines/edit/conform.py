@@ -1,8 +1,9 @@
 """Bring the editor's cut back into the shot files.
 
 The edited timeline (EDL, FCP 7 XML or .otio) is read with OTIO's adapters. Each event is
-matched to a take by its reel (what NLEs conform by), else by its media file name, never by
-guess: an event nothing matches is reported as unknown. From the take frames each event
+matched to a take by its reel (what NLEs conform by), else by its media file name, else by
+a clip name that is a take's name (s010_v003); never by guess: an event nothing matches is
+reported as unknown. From the take frames each event
 uses, dissolves included, come the shot's trims, its dissolve into the next shot, the cut
 order and the shots removed. Trims within the handles need no new take; a shot that runs
 past its handles gets a longer duration, so the next render makes a take that covers it.
@@ -121,7 +122,7 @@ def compare(film: Film, events: list[CutEvent], selected: dict[str, Take]) -> Co
     matched: list[tuple[CutEvent, Take]] = []
     report = ConformReport(cut=[])
     for event in events:
-        take = by_reel.get(event.reel or "") or by_name.get(event.media_name or "")
+        take = by_reel.get(event.reel or "") or by_name.get(event.media_name or "") or by_name.get(f"{event.name}.mov")
         if take is None:
             where = f"event {event.position + 1} '{event.name}' (reel {event.reel or '-'}, record frame {event.record_in})"
             report.unknown.append(f"{where}: no take has this reel or file; left out, not guessed")

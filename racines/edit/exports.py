@@ -1,10 +1,13 @@
 """Write the timeline for the NLEs: .otio (Resolve reads it natively), CMX 3600 .edl, FCP 7
-.xml (Premiere, Resolve). OTIO's adapters do the writing, on copies, since they mutate what
-they are given; racines mends the EDL (see racines.edit.edl)."""
+.xml (Premiere, Resolve) and .aaf (Avid). OTIO's adapters do the writing, on copies, since
+they mutate what they are given; racines mends the EDL (see racines.edit.edl) and gives the
+AAF writer what it needs but cannot make itself: a dissolve's operation definition, and a
+MobID per take derived from its reel, so that exports are stable."""
 
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -47,3 +50,28 @@ def write_if_changed(path: Path, text: str) -> bool:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return True
+
+
+def write_aaf(timeline: otio.schema.Timeline, path: Path) -> Path:
+    import aaf2
+    from aaf2.model.datadefs import OperationDefs
+
+    dissolve = next(key for key, (name, _) in OperationDefs.items() if name == "OperationDef_VideoDissolve")
+    ready = copy.deepcopy(timeline)
+    for transition in ready.find_children(descended_from_type=otio.schema.Transition):
+        transition.metadata["AAF"] = {
+            "PointList": [{"Value": 0.0, "Time": 0.0}, {"Value": 1.0, "Time": 1.0}],
+            "OperationGroup": {"Operation": {
+                "DataDefinition": {"Name": "Picture"}, "Description": "Video Dissolve", "Name": "VideoDissolve",
+                "Identification": dissolve, "IsTimeWarp": False, "Bypass": 1, "NumberInputs": 2,
+                "OperationCategory": "OperationCategory_Effect"}},
+            "CutPoint": round(transition.in_offset.value),
+        }
+    for clip in ready.find_clips():
+        mob = aaf2.mobid.MobID()
+        mob.material = uuid.uuid5(uuid.NAMESPACE_URL, f"racines:reel:{clip.metadata['racines']['reel']}")
+        clip.metadata["AAF"] = {"SourceID": str(mob)}
+    with atomic_path(path) as tmp:
+        otio.adapters.write_to_file(ready, str(tmp.with_suffix(".aaf")), adapter_name="AAF")
+        tmp.with_suffix(".aaf").replace(tmp)
+    return path
