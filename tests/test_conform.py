@@ -184,6 +184,8 @@ def test_unknown_reels_are_reported_never_guessed(film_with_takes, tmp_path):
     timeline = build_timeline(film, takes, film.root / "edl")
     stranger = copy.deepcopy(list(timeline.find_clips())[-1])
     stranger.metadata["cmx_3600"] = {"reel": "A005C012"}
+    stranger.metadata["racines"] = {}
+    stranger.name = "A005C012_220101"
     stranger.media_reference.target_url = "elsewhere/A005C012_220101.mov"
     timeline.video_tracks()[0].append(stranger)
     path = write_format(timeline, film, tmp_path, "edl")
