@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from racines.cli import main
-from racines.edit.conform import compare, events_of, read_cut
+from racines.edit.conform import compare, read_cut
 from racines.edit.exports import export_texts
 from racines.edit.timecode import to_frames, to_timecode
 from racines.edit.timeline import build_timeline, dissolve_halves
@@ -78,7 +78,7 @@ def edited_timeline(film, takes, cut: list[tuple[str, int, int, int]]) -> otio.s
     track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     previous = 0
-    for position, (shot_id, used_in, used, dissolve_after) in enumerate(cut):
+    for shot_id, used_in, used, dissolve_after in cut:
         take = takes[shot_id]
         lead = dissolve_halves(previous)[0] if previous else 0
         tail = dissolve_halves(dissolve_after)[1] if dissolve_after else 0

@@ -20,7 +20,7 @@ from racines.cli import main
 from racines.film.loader import load_film
 from racines.media.ffmpeg import ffmpeg_exe
 from racines.media.probe import read_tags
-from racines.pipeline import film_status, make_takes, selected_takes
+from racines.pipeline import film_status, make_takes
 from racines.takes.cache import HashCache, key_of
 from racines.takes.make import take_inputs
 from racines.takes.store import TakeStore

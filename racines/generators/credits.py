@@ -10,17 +10,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from racines.film.model import Film, Shot
 from racines.generators.base import Generator
+from racines.media import fonts
 
-FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-FONT_BOLD = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
 
 
 def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str]) -> list[list[str]]:
@@ -70,7 +67,7 @@ def render_card(lines: list[list[str]], width: int, height: int) -> np.ndarray:
     for style, text in lines:
         size = max(6, round(sizes[style] * unit * shrink))
         if text:
-            font = ImageFont.truetype(str(FONT_BOLD if style == "title" else FONT), size)
+            font = ImageFont.truetype(str(fonts.SANS_BOLD if style == "title" else fonts.SANS), size)
             colour = (200, 190, 160) if style == "head" else (240, 236, 228)
             left = (width - draw.textlength(text, font=font)) / 2
             draw.text((left, y), text, font=font, fill=colour)

@@ -24,17 +24,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
-import matplotlib
 import opentimelineio as otio
 
 from racines.errors import RenderFailed
-from racines.media import presets
+from racines.media import fonts, presets
 from racines.media.ffmpeg import FrameWriter, raw_input, run
 from racines.render.compose import PIX_FMT
 from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
 from racines.takes.atomic import atomic_path, write_json
 
-MONO_FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
 PIECES_DIR = Path("cache") / "pieces"
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
@@ -155,7 +153,7 @@ def _burn_ins(stream, piece: Piece, labels: Path, timecode: str, rate_text: str,
     """
     stream = presets.tag_bt709(stream).filter("format", "yuv420p")
     size = max(12, height // 24)
-    common = {"fontfile": str(MONO_FONT), "fontsize": size, "fontcolor": "white", "box": 1,
+    common = {"fontfile": str(fonts.MONO), "fontsize": size, "fontcolor": "white", "box": 1,
               "boxcolor": "black@0.55", "boxborderw": max(2, size // 4)}
     for index, (text, first, last) in enumerate(piece.labels):
         label = labels / f"label{index:04d}.txt"

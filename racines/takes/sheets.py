@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from racines.media import fonts
+
 SHEET_FRAMES = 6
 STRIP_WIDTH = 200  # width of one frame in a contact strip
-FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 
 
 def sample_indices(count: int, samples: int = SHEET_FRAMES) -> list[int]:
@@ -30,7 +29,7 @@ def contact_strip(samples: list[tuple[int, Image.Image]]) -> Image.Image:
     height = samples[0][1].height
     strip = Image.new("RGB", (STRIP_WIDTH * len(samples), height), (0, 0, 0))
     draw = ImageDraw.Draw(strip)
-    font = ImageFont.truetype(str(FONT), max(9, height // 10))
+    font = ImageFont.truetype(str(fonts.SANS), max(9, height // 10))
     for slot, (index, image) in enumerate(samples):
         strip.paste(image, (slot * STRIP_WIDTH, 0))
         draw.text((slot * STRIP_WIDTH + 4, height - font.size - 4), str(index), font=font, fill=(255, 255, 255),
@@ -44,7 +43,7 @@ def film_sheet(rows: list[tuple[str, Image.Image | None]], frames: int = SHEET_F
     row_height = max((strip.height for _, strip in rows if strip is not None), default=112)
     sheet = Image.new("RGB", (label_width + STRIP_WIDTH * frames, row_height * len(rows)), (24, 24, 26))
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.truetype(str(FONT), 15)
+    font = ImageFont.truetype(str(fonts.SANS), 15)
     for row, (label, strip) in enumerate(rows):
         top = row * row_height
         draw.multiline_text((10, top + 10), label, font=font, fill=(235, 232, 225), spacing=6)
