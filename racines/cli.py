@@ -16,7 +16,7 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
-from racines.errors import ExitCode, RacinesError
+from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
 from racines.film.schema import FilmSettings, ShotFile
 
@@ -147,6 +147,45 @@ def edl(ctx: Context, skip_unconsented: bool) -> None:
         _, written = pipeline.export_edit(film, pipeline.existing_takes(film))
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("source", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("output", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--fps", "rate", required=True, metavar="RATE",
+              help="Output rate: exact (24, 25, '24000/1001') or a multiple of the input's ('2x').")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda.")
+@click.option("--span", type=click.Choice(["duration", "endpoints"]), default="duration", show_default=True,
+              help="Keep the clip's running time (sound stays in sync), or run from its first frame to its last.")
+@click.option("--no-audio", is_flag=True, help="Leave the sound out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str, span: str, no_audio: bool,
+                quiet: bool) -> None:
+    """Retime the video IN to --fps with motion-compensated in-between frames; write OUT (.mov or .mp4)."""
+
+    def action():
+        from racines import motion
+
+        try:
+            interpolator = motion.Interpolator(device=device)
+        except (ValueError, RuntimeError) as exc:
+            raise UsageError(f"--device: {exc}") from None
+        bar = {}
+
+        def progress(done: int, expected: int | None) -> None:
+            if quiet or not sys.stderr.isatty() or not expected:
+                return
+            if "advance" not in bar:
+                bar["advance"] = _Bars(True)(output.name, expected)
+            bar["advance"](min(done, expected))
+
+        result = motion.interpolate_file(source, output, rate, interpolator, span=span, audio=not no_audio,
+                                         on_frame=progress)
+        click.echo(f"wrote {result.output} ({result.frames_out} frames at {motion.rate_text(result.rate)} fps "
+                   f"from {result.frames_in} at {result.source.rate_text}, on {interpolator.device.type})")
 
     _run(ctx, action)
 
