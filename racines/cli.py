@@ -8,6 +8,7 @@ generator); 130 interrupted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -50,6 +51,15 @@ class Context:
 
     def film(self):
         return load_film(self.project)
+
+
+def _share_cpu_cores() -> None:
+    """Leave cores for ffmpeg and OpenCV beside torch's CPU work (the morph generator warps with
+    torch); see racines.motion.warp.configure_cpu_threads. Set through the environment so that
+    torch is not imported for a film that does not need it."""
+    if "OMP_NUM_THREADS" not in os.environ and "torch" not in sys.modules:
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, available // 2))
 
 
 def _run(ctx: Context, action) -> None:
@@ -113,6 +123,7 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
 
     def action():
         film = ctx.film()
+        _share_cpu_cores()
         bars = _Bars(not quiet and sys.stderr.isatty())
         chosen = pipeline.select_shots(film, list(shots)) if shots else None
         film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
@@ -157,22 +168,26 @@ def edl(ctx: Context, skip_unconsented: bool) -> None:
 @click.option("--fps", "rate", required=True, metavar="RATE",
               help="Output rate: exact (24, 25, '24000/1001') or a multiple of the input's ('2x').")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda.")
+@click.option("--quality", type=click.Choice(["draft", "normal", "high"]), default="normal", show_default=True,
+              help="draft: fastest flow; high: full-size flow and bicubic resampling (slower).")
 @click.option("--span", type=click.Choice(["duration", "endpoints"]), default="duration", show_default=True,
               help="Keep the clip's running time (sound stays in sync), or run from its first frame to its last.")
 @click.option("--no-audio", is_flag=True, help="Leave the sound out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str, span: str, no_audio: bool,
-                quiet: bool) -> None:
+def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str, quality: str, span: str,
+                no_audio: bool, quiet: bool) -> None:
     """Retime the video IN to --fps with motion-compensated in-between frames; write OUT (.mov or .mp4)."""
 
     def action():
         from racines import motion
 
         try:
-            interpolator = motion.Interpolator(device=device)
+            interpolator = motion.for_quality(quality, device=device)
         except (ValueError, RuntimeError) as exc:
             raise UsageError(f"--device: {exc}") from None
+        if interpolator.device.type == "cpu":
+            motion.configure_cpu_threads()
         bar = {}
 
         def progress(done: int, expected: int | None) -> None:

@@ -107,3 +107,21 @@ def test_file_names_are_never_options_or_protocols(tmp_path):
     result = _run(clip, out, "--fps", "24", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert out.is_file() and out.stat().st_size > 0
+
+
+@needs_ffprobe
+@pytest.mark.parametrize("quality", ["draft", "high"])
+def test_quality_levels(clip12, tmp_path, quality):
+    out = tmp_path / "out.mp4"
+    result = _run(clip12, out, "--fps", "2x", "--quality", quality, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert _probe(out)["frames"] == 24
+
+
+def test_missing_cuda_is_exit_2_when_asked_for(clip12, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _run(clip12, tmp_path / "out.mov", "--fps", "24", "--device", "cuda")
+    assert result.exit_code == 2 and "--device" in result.output and "no CUDA GPU" in result.output

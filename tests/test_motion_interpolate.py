@@ -104,3 +104,15 @@ def test_content_entering_and_leaving_the_frame_comes_from_the_frame_that_has_it
 def test_rejects_frames_of_different_sizes(interpolator):
     with pytest.raises(ValueError, match="one size"):
         interpolator.prepare(photograph()[:64, :64], photograph()[:64, :32])
+
+
+def test_high_quality_is_sharper_than_normal():
+    from racines.motion.interpolate import for_quality
+
+    a, b, truth = view(W, H, dx=-3.3, angle=-1), view(W, H, dx=3.3, angle=1), view(W, H)
+    scores = {}
+    for quality in ("draft", "normal", "high"):
+        interpolator = for_quality(quality, device="cpu")
+        scores[quality] = psnr(crop(interpolator.frame(interpolator.prepare(a, b), 0.5), MARGIN), crop(truth, MARGIN))
+    assert scores["high"] > scores["normal"] + 1.0, scores
+    assert scores["draft"] > psnr(crop(blend(a, b), MARGIN), crop(truth, MARGIN)) + 8.0, scores

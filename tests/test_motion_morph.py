@@ -128,8 +128,10 @@ def test_lab_round_trip_and_reference_values():
 
 def test_transfer_gives_the_wanted_statistics():
     rng = np.random.default_rng(3)
-    lab_a = torch.from_numpy(rng.normal([50, 10, -5], [10, 4, 6], (64, 64, 3)).astype(np.float32)).permute(2, 0, 1)[None]
-    lab_b = torch.from_numpy(rng.normal([70, -20, 30], [5, 8, 2], (64, 64, 3)).astype(np.float32)).permute(2, 0, 1)[None]
+    def image(mean, std):
+        return torch.from_numpy(rng.normal(mean, std, (64, 64, 3)).astype(np.float32)).permute(2, 0, 1)[None]
+
+    lab_a, lab_b = image([50, 10, -5], [10, 4, 6]), image([70, -20, 30], [5, 8, 2])
     own, other = LabStats.of(lab_a), LabStats.of(lab_b)
     moved = LabStats.of(transfer(lab_a, own, own.towards(other, 1.0)))
     assert torch.allclose(moved.mean, other.mean, atol=1e-3) and torch.allclose(moved.std, other.std, atol=1e-3)

@@ -113,7 +113,8 @@ class KenBurnsSettings(GeneratorBase):
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = Annotated[
     list[Coordinate],
-    Field(min_length=2, max_length=2, description="[x, y]: 0 is the left (top) edge of the image, 1 the right (bottom)."),
+    Field(min_length=2, max_length=2,
+          description="[x, y]: 0 is the left (top) edge of the image, 1 the right (bottom)."),
 ]
 ControlPoint = Annotated[
     list[Point],

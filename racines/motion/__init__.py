@@ -12,13 +12,14 @@ Modules, one job each:
 """
 
 from racines.motion.flow import FlowEstimator, FlowSettings
-from racines.motion.interpolate import Interpolator, PairMotion, interpolate
+from racines.motion.interpolate import Interpolator, PairMotion, for_quality, interpolate
 from racines.motion.retime import Step, as_rate, frame_count, retime, schedule
 from racines.motion.video import VideoInfo, interpolate_file, parse_output_rate, probe, rate_text
-from racines.motion.warp import backward_warp, pick_device
+from racines.motion.warp import backward_warp, configure_cpu_threads, pick_device
 
 __all__ = [
     "FlowEstimator", "FlowSettings", "Interpolator", "PairMotion", "Step", "VideoInfo", "as_rate",
-    "backward_warp", "frame_count", "interpolate", "interpolate_file", "parse_output_rate", "pick_device",
+    "backward_warp", "configure_cpu_threads", "for_quality", "frame_count", "interpolate", "interpolate_file", "parse_output_rate",
+    "pick_device",
     "probe", "rate_text", "retime", "schedule",
 ]

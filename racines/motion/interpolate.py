@@ -30,10 +30,10 @@ from racines.motion.flow import FlowEstimator, FlowSettings
 from racines.motion.warp import (
     backward_warp,
     inside,
+    grid_warp,
     inversion_residual,
     invert_displacement,
     pick_device,
-    grid_warp,
     resize_map,
     sampling_grid,
     to_tensor,
@@ -48,6 +48,13 @@ CONSISTENCY_ABSOLUTE = 0.5
 # fully, by more than RESIDUAL_TRUSTED + RESIDUAL_SPAN not at all
 RESIDUAL_TRUSTED = 0.5
 RESIDUAL_SPAN = 1.0
+
+#: named trade-offs for ``racines interpolate --quality`` (see bench/RESULTS.md for their figures)
+QUALITY = {
+    "draft": {"flow": FlowSettings(preset="fast", scale=0.5), "mode": "bilinear"},
+    "normal": {"flow": FlowSettings(preset="medium", scale=0.5), "mode": "bilinear"},
+    "high": {"flow": FlowSettings(preset="medium", scale=1.0, max_side=2048), "mode": "bicubic"},
+}
 
 
 @dataclass
@@ -137,7 +144,8 @@ class Interpolator:
         # Frame 0 has moved by t of F01 at time t, frame 1 by (1 - t) of F10.
         fractions = torch.tensor([t, 1.0 - t], device=self.device).view(2, 1, 1, 1)
         reach = invert_displacement(pair.flows, fractions, self.iterations)
-        weights = self._visibility(pair, reach, fractions) * torch.tensor([1.0 - t, t], device=self.device).view(2, 1, 1, 1)
+        times = torch.tensor([1.0 - t, t], device=self.device).view(2, 1, 1, 1)
+        weights = self._visibility(pair, reach, fractions) * times
         total = weights.sum(0, keepdim=True)
         # frame 1's share of the blend; where neither side can be trusted, the plain blend's t
         share = torch.where(total < 1e-3, torch.full_like(total, t), weights[1:] / total.clamp_min(1e-3))
@@ -172,6 +180,13 @@ class Interpolator:
         if pair.originals is not None and float(t) >= 1.0:
             return pair.originals[1]
         return to_uint8(self.at(pair, t))
+
+
+def for_quality(quality: str, device: str | torch.device | None = None) -> Interpolator:
+    """An :class:`Interpolator` for a named quality: "draft", "normal" (the default) or "high"."""
+    if quality not in QUALITY:
+        raise ValueError(f"unknown quality {quality!r}; use one of {', '.join(QUALITY)}")
+    return Interpolator(device=device, **QUALITY[quality])
 
 
 def interpolate(frame0: np.ndarray, frame1: np.ndarray, t: float | Fraction = Fraction(1, 2),

@@ -74,7 +74,8 @@ def probe(path: Path) -> VideoInfo:
     )
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "ffprobe failed"
-        raise UsageError(f"{path}: not a video ffmpeg can read ({reason})\n    fix: give a video file (.mov, .mp4, .mkv...)")
+        raise UsageError(f"{path}: not a video ffmpeg can read ({reason})\n"
+                         "    fix: give a video file (.mov, .mp4, .mkv...)")
     data = json.loads(result.stdout or "{}")
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -101,7 +102,7 @@ def probe(path: Path) -> VideoInfo:
         matrix=MATRICES.get(video.get("color_space", ""), "bt709" if height >= 720 else "bt601"),
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
         timecode=tags.get("timecode"),
-        sample_aspect=video.get("sample_aspect_ratio", "1:1") if video.get("sample_aspect_ratio", "0:1") != "0:1" else "1:1",
+        sample_aspect=_sample_aspect(video),
     )
 
 
@@ -114,6 +115,12 @@ def _stream_rate(video: dict) -> Fraction | None:
         if 0 < rate <= MAX_RATE:
             return rate
     return None
+
+
+def _sample_aspect(video: dict) -> str:
+    """The pixel shape, '1:1' unless the stream says otherwise ('0:1' means unknown)."""
+    aspect = video.get("sample_aspect_ratio", "1:1")
+    return "1:1" if aspect in ("0:1", "N/A", "") else aspect
 
 
 def _rotation(video: dict) -> int:

@@ -11,6 +11,7 @@ Conventions used across :mod:`racines.motion`:
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -26,6 +27,26 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'")
     return chosen
+
+
+def configure_cpu_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op thread count for CPU work; return it.
+
+    The default is half the cores this process may use (at least one): optical flow runs on
+    its own thread (OpenCV) beside the warping, and ffmpeg decodes and encodes beside both,
+    so giving torch every core only makes its OpenMP threads wait on each other (on a busy
+    2-core machine a frame took three times longer with two torch threads than with one).
+    ``RACINES_TORCH_THREADS`` or ``OMP_NUM_THREADS`` in the environment win over the default.
+    """
+    if threads is None:
+        chosen = os.environ.get("RACINES_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        if chosen and chosen.isdigit() and int(chosen) > 0:
+            threads = int(chosen)
+        else:
+            available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            threads = max(1, available // 2)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
