@@ -28,6 +28,7 @@ from racines.film.images import fit, fit_point, load_rgb
 from racines.film.model import Film, Shot
 from racines.generators.base import Generator, ease, progress
 from racines.motion.morph import Morph
+from racines.motion.warp import configure_cpu_threads, pick_device
 
 
 class MorphGenerator(Generator):
@@ -44,10 +45,14 @@ class MorphGenerator(Generator):
              fit_point(*dst, target.shape[1], target.shape[0], w, h, settings.fit))
             for src, dst in settings.control_points
         ]
+        device = pick_device()
+        if device.type == "cpu":
+            # the take's ffmpeg encoder runs beside us: leave it cores (see configure_cpu_threads)
+            configure_cpu_threads()
         morph = Morph(
             fit(photo, w, h, settings.fit), fit(target, w, h, settings.fit),
             control_points=pairs, auto_match=settings.auto_match, flow_strength=settings.flow_strength,
-            colour_transfer=settings.colour_transfer,
+            colour_transfer=settings.colour_transfer, device=device,
         )
         morph_frames = shot.frames - settings.hold_start - settings.hold_end
         for index in range(shot.frames):
