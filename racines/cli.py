@@ -169,7 +169,7 @@ def edl(ctx: Context, skip_unconsented: bool) -> None:
               help="Output rate: exact (24, 25, '24000/1001') or a multiple of the input's ('2x').")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda.")
 @click.option("--quality", type=click.Choice(["draft", "normal", "high"]), default="normal", show_default=True,
-              help="draft: fastest flow; high: full-size flow and bicubic resampling (slower).")
+              help="draft: fastest flow; high: bicubic resampling, sharper on detailed footage (slower).")
 @click.option("--span", type=click.Choice(["duration", "endpoints"]), default="duration", show_default=True,
               help="Keep the clip's running time (sound stays in sync), or run from its first frame to its last.")
 @click.option("--no-audio", is_flag=True, help="Leave the sound out.")

@@ -125,3 +125,11 @@ def test_missing_cuda_is_exit_2_when_asked_for(clip12, tmp_path):
         pytest.skip("this machine has a GPU")
     result = _run(clip12, tmp_path / "out.mov", "--fps", "24", "--device", "cuda")
     assert result.exit_code == 2 and "--device" in result.output and "no CUDA GPU" in result.output
+
+
+@needs_ffprobe
+def test_endpoints_span_ends_on_the_last_input_frame(clip12, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = _run(clip12, out, "--fps", "24", "--span", "endpoints", "--no-audio", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert _probe(out)["frames"] == 23   # 12 frames, 11 gaps, each split in two

@@ -53,7 +53,9 @@ RESIDUAL_SPAN = 1.0
 QUALITY = {
     "draft": {"flow": FlowSettings(preset="fast", scale=0.5), "mode": "bilinear"},
     "normal": {"flow": FlowSettings(preset="medium", scale=0.5), "mode": "bilinear"},
-    "high": {"flow": FlowSettings(preset="medium", scale=1.0, max_side=2048), "mode": "bicubic"},
+    # full-size flow measured no better than half-size (bench/RESULTS.md); bicubic resampling
+    # is what keeps fine detail sharp
+    "high": {"flow": FlowSettings(preset="medium", scale=0.5), "mode": "bicubic"},
 }
 
 

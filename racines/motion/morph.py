@@ -68,10 +68,6 @@ class Correspondence:
     target: np.ndarray   # (K, 2)
     user: np.ndarray     # (K,) bool: True for the director's control points
 
-    @classmethod
-    def empty(cls) -> Correspondence:
-        return cls(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, dtype=bool))
-
     def __len__(self) -> int:
         return len(self.source)
 

@@ -107,14 +107,22 @@ def probe(path: Path) -> VideoInfo:
 
 
 def _stream_rate(video: dict) -> Fraction | None:
-    for key in ("avg_frame_rate", "r_frame_rate"):
+    """The nominal rate (r_frame_rate) when the average agrees with it, else the average.
+
+    Containers often store the average as an unwieldy ratio (e.g. 5000000/208541 for 23.976);
+    the nominal rate is the exact one an editor expects.
+    """
+    rates = []
+    for key in ("r_frame_rate", "avg_frame_rate"):
         try:
             rate = Fraction(video.get(key, "0/0"))
         except (ValueError, ZeroDivisionError):
-            continue
-        if 0 < rate <= MAX_RATE:
-            return rate
-    return None
+            rate = None
+        rates.append(rate if rate is not None and 0 < rate <= MAX_RATE else None)
+    nominal, average = rates
+    if nominal and average and abs(nominal - average) <= nominal / 1000:
+        return nominal
+    return average or nominal
 
 
 def _sample_aspect(video: dict) -> str:

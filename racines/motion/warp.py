@@ -20,10 +20,16 @@ import torch.nn.functional as F
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to compute on: CUDA when available unless ``device`` names one ("cpu", "cuda:1"...)."""
+    """The device to compute on: ``device`` when it names one ("cpu", "cuda:1"...), else
+    ``$RACINES_DEVICE`` when set, else CUDA when available, else the CPU."""
     if device is None or str(device) == "auto":
+        device = os.environ.get("RACINES_DEVICE", "auto") or "auto"
+    if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    chosen = torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r}; use 'auto', 'cpu' or 'cuda'") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'")
     return chosen
