@@ -8,6 +8,7 @@ generator); 130 interrupted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
-from racines.errors import ExitCode, RacinesError
+from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
 from racines.film.schema import FilmSettings, ShotFile
 from racines.takes.reviews import STATUSES, load_review, selected_take, set_status
@@ -52,6 +53,15 @@ class Context:
 
     def film(self):
         return load_film(self.project)
+
+
+def _share_cpu_cores() -> None:
+    """Leave cores for ffmpeg and OpenCV beside torch's CPU work (the morph generator warps with
+    torch); see racines.motion.warp.configure_cpu_threads. Set through the environment so that
+    torch is not imported for a film that does not need it."""
+    if "OMP_NUM_THREADS" not in os.environ and "torch" not in sys.modules:
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, available // 2))
 
 
 def _run(ctx: Context, action) -> None:
@@ -115,6 +125,7 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
 
     def action():
         film = ctx.film()
+        _share_cpu_cores()
         bars = _Bars(not quiet and sys.stderr.isatty())
         chosen = pipeline.select_shots(film, list(shots)) if shots else None
         film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
@@ -331,6 +342,49 @@ def provenance(ctx: Context, shot: str, as_json: bool) -> None:
         lines.append("embedded     " + ("in the media, matching the manifest" if same else
                                         "MISSING or different in the media: the file was altered or re-encoded"))
         click.echo("\n".join(lines))
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("source", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("output", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--fps", "rate", required=True, metavar="RATE",
+              help="Output rate: exact (24, 25, '24000/1001') or a multiple of the input's ('2x').")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda.")
+@click.option("--quality", type=click.Choice(["draft", "normal", "high"]), default="normal", show_default=True,
+              help="draft: fastest flow; high: bicubic resampling, sharper on detailed footage (slower).")
+@click.option("--span", type=click.Choice(["duration", "endpoints"]), default="duration", show_default=True,
+              help="Keep the clip's running time (sound stays in sync), or run from its first frame to its last.")
+@click.option("--no-audio", is_flag=True, help="Leave the sound out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str, quality: str, span: str,
+                no_audio: bool, quiet: bool) -> None:
+    """Retime the video IN to --fps with motion-compensated in-between frames; write OUT (.mov or .mp4)."""
+
+    def action():
+        from racines import motion
+
+        try:
+            interpolator = motion.for_quality(quality, device=device)
+        except (ValueError, RuntimeError) as exc:
+            raise UsageError(f"--device: {exc}") from None
+        if interpolator.device.type == "cpu":
+            motion.configure_cpu_threads()
+        bar = {}
+
+        def progress(done: int, expected: int | None) -> None:
+            if quiet or not sys.stderr.isatty() or not expected:
+                return
+            if "advance" not in bar:
+                bar["advance"] = _Bars(True)(output.name, expected)
+            bar["advance"](min(done, expected))
+
+        result = motion.interpolate_file(source, output, rate, interpolator, span=span, audio=not no_audio,
+                                         on_frame=progress)
+        click.echo(f"wrote {result.output} ({result.frames_out} frames at {motion.rate_text(result.rate)} fps "
+                   f"from {result.frames_in} at {result.source.rate_text}, on {interpolator.device.type})")
 
     _run(ctx, action)
 

@@ -6,13 +6,22 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+
+# the helpers beside the tests (motion_fixtures) import as plain modules
+sys.path.insert(0, str(Path(__file__).parent))
+
+# One intra-op thread: the tests' tensors are small, and on a busy 2-core machine OpenMP's
+# spinning threads cost more than they give (see racines.motion.warp.torch_threads).
+torch.set_num_threads(1)
 
 TINY_FILM = """\
 title: Tiny Film

@@ -60,3 +60,17 @@ def fit(image: np.ndarray, width: int, height: int, mode: str = "cover", scale: 
         x0, y0 = (out_w - new_w) // 2, (out_h - new_h) // 2
         canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
     return canvas
+
+
+def fit_point(x: float, y: float, src_w: int, src_h: int, width: int, height: int, mode: str = "cover",
+              scale: float = 1.0) -> tuple[float, float]:
+    """Where a point of the image, in fractions of its width and height (0 to 1), lands in the
+    frame :func:`fit` makes, in pixel coordinates (pixel centres on integers)."""
+    out_w, out_h = round(width * scale), round(height * scale)
+    ratio = max(out_w / src_w, out_h / src_h) if mode == "cover" else min(out_w / src_w, out_h / src_h)
+    new_w, new_h = max(1, round(src_w * ratio)), max(1, round(src_h * ratio))
+    # fit() crops (cover) or pads (contain) the resized image by these offsets
+    x0, y0 = (new_w - out_w) // 2, (new_h - out_h) // 2
+    if mode != "cover":
+        x0, y0 = -((out_w - new_w) // 2), -((out_h - new_h) // 2)
+    return x * new_w - 0.5 - x0, y * new_h - 0.5 - y0

@@ -209,9 +209,49 @@ def _validate(model: type[BaseModel], data: dict, out: _Collector) -> BaseModel 
             fix = _fix_for(error, model)
             if len(errors) > 1 or fix.startswith("see racines schema"):
                 fix = FORM_HINTS.get(str(loc[-1]) if loc else "", fix)
+            if "control_points" in loc:
+                message, fix = _control_point_problem(error, loc)
             shows_value = error["type"] not in ("missing", "extra_forbidden")
             out.add(loc, message, fix, value=error.get("input") if shows_value else ...)
         return None
+
+
+CONTROL_POINT_FIX = ("write each pair as [[x, y], [x, y]]: a point on the photograph, then where it lands on the "
+                     "target; x and y are fractions of the image's width and height, from 0 (left, top) to 1 "
+                     "(right, bottom)")
+
+
+def _control_point_problem(error: dict, loc: tuple) -> tuple[str, str]:
+    """Say what is wrong with a control point in the director's terms (pair, point, coordinate)."""
+    depth = len(loc) - loc.index("control_points") - 1   # 0: the list, 1: a pair, 2: a point, 3: a coordinate
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind in ("too_long", "too_short") and depth in (1, 2):
+        what = "a control point pair needs exactly 2 points, [x, y] on the photograph and [x, y] on the target" \
+            if depth == 1 else "a point needs exactly 2 coordinates, [x, y]"
+        return f"{what}; this one has {ctx.get('actual_length', 'a different number')}", CONTROL_POINT_FIX
+    if kind in ("greater_than_equal", "less_than_equal") and depth == 3:
+        side = "photograph" if loc[-2] == 0 else "target"
+        axis = "x" if loc[-1] == 0 else "y"
+        return (f"the {axis} of this point on the {side} is outside the image (coordinates run from 0 to 1)",
+                CONTROL_POINT_FIX)
+    return error["msg"], CONTROL_POINT_FIX
+
+
+def control_point_problems(pairs: list[list[list[float]]]) -> list[tuple[tuple, str, str]]:
+    """Pairs that cannot make a mesh: two pairs starting (or ending) at the same place.
+
+    Returns (location inside control_points, message, fix) for each.
+    """
+    found = []
+    for side, name in ((0, "photograph"), (1, "target")):
+        seen: dict[tuple[int, int], int] = {}
+        for index, pair in enumerate(pairs):
+            key = (round(pair[side][0] * 1000), round(pair[side][1] * 1000))
+            if key in seen:
+                found.append(((index, side), f"this point on the {name} repeats control point {seen[key]}'s",
+                              "give each control point its own place, or remove the repeat"))
+            seen.setdefault(key, index)
+    return found
 
 
 def _data_loc(data: Any, loc: tuple) -> tuple:
@@ -402,6 +442,10 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
             ok = False
         else:
             assets["target"] = target
+        for loc, message, fix in control_point_problems(parsed.generator.control_points):
+            out.add(("generator", "control_points", *loc), message, fix,
+                    value=parsed.generator.control_points[loc[0]][loc[1]])
+            ok = False
         holds = parsed.generator.hold_start + parsed.generator.hold_end
         if frames >= 1 and holds >= frames:
             out.add(("generator", "hold_start"), f"the holds ({holds} frames) leave no frame for the morph "

@@ -114,15 +114,44 @@ class KenBurnsSettings(GeneratorBase):
     easing: Easing = "ease-in-out"
 
 
+Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = Annotated[
+    list[Coordinate],
+    Field(min_length=2, max_length=2,
+          description="[x, y]: 0 is the left (top) edge of the image, 1 the right (bottom)."),
+]
+ControlPoint = Annotated[
+    list[Point],
+    Field(min_length=2, max_length=2,
+          description="[[x, y] on the photograph, [x, y] on the target]: this point of the photograph "
+          "travels to that point of the target."),
+]
+
+
 class MorphSettings(GeneratorBase):
     """The photograph flowing into a target image (a flower, a landscape...)."""
 
     kind: Literal["morph"]
     target: str = Field(min_length=1, description="Target image, relative to this shot file, inside the project.")
-    easing: Easing = "ease-in-out"
+    easing: Easing = Field("ease-in-out", description="Pace of the morph: linear, ease-in, ease-out, ease-in-out.")
     hold_start: int = Field(0, ge=0, description="Frames holding the photograph before the morph begins.")
     hold_end: int = Field(0, ge=0, description="Frames holding the target after the morph ends.")
     fit: Fit = "cover"
+    control_points: list[ControlPoint] = Field(
+        default_factory=list,
+        description="Pairs of matching points, e.g. [[0.42, 0.31], [0.55, 0.40]] takes the grandmother's eye "
+        "to the heart of the flower. Coordinates are fractions of each image file's width and height "
+        "(as displayed), so they survive a change of resolution.",
+    )
+    auto_match: bool = Field(True, description="Also find matching features automatically (SIFT + RANSAC).")
+    flow_strength: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="How much optical flow pulls the two images' edges into register: 0 mesh only, 1 full.",
+    )
+    colour_transfer: bool = Field(True, description="Let the palette flow from the photograph's to the target's.")
+    even_pace: bool = Field(
+        True, description="Spread the visible change evenly over the morph (before easing), so nothing pops.",
+    )
 
 
 class CreditsSettings(GeneratorBase):
