@@ -4,6 +4,7 @@ exact: cuts pass the takes' frames through, dissolves are integer blends of both
 from __future__ import annotations
 
 import hashlib
+from fractions import Fraction
 
 import numpy as np
 import opentimelineio as otio
@@ -106,3 +107,16 @@ def test_master_copies_solo_stretches_from_the_takes_without_re_encoding(rendere
     solo = list(zip(master[0:18], a[0:18])) + list(zip(master[24:38], b[6:20])) + \
         list(zip(master[42:50], c[4:12])) + list(zip(master[50:62], d[0:12]))
     assert all(np.array_equal(ours, take) for ours, take in solo)
+
+
+def test_takes_outside_the_output_folder_are_still_copied(rendered_tiny, tmp_path):
+    """Through hex-named links: no concat-unsafe path and no silent re-encode."""
+    from racines.render.deliver import render_timeline
+
+    timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
+    result = render_timeline(timeline, rendered_tiny / "edl", tmp_path / "elsewhere", "tiny", W, H, Fraction(24),
+                             review=False)
+    assert result.pieces_encoded == 2  # the two dissolves; solo stretches are copied
+    ours = decode_frames(result.master, "yuv422p10le", W, H)
+    assert ours == decode_frames(rendered_tiny / "renders" / "tiny_film_master.mov", "yuv422p10le", W, H)
+    assert all(p.is_symlink() for p in (tmp_path / "elsewhere" / "cache" / "links").iterdir())

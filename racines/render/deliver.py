@@ -12,6 +12,7 @@ moved into place when complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_ke
 from racines.takes.atomic import atomic_path, write_json
 
 PIECES_DIR = Path("cache") / "pieces"
+LINKS_DIR = Path("cache") / "links"
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
 PIECE_FORMAT = "1"
@@ -105,18 +107,30 @@ def _encoded_entry(key: str, suffix: str) -> dict:
 
 
 def _copy_entry(piece: Piece, out_dir: Path, rate: Fraction) -> dict | None:
-    """A solo stretch copied from its take: the concat list entry with exact in and out points,
-    or None when the media cannot be named safely in a concat list (then it is encoded)."""
+    """A solo stretch copied from its take: the concat list entry with exact in and out points.
+
+    Media outside ``out_dir``, or with names a concat list cannot hold safely, is reached
+    through a link with a hex name under the piece cache."""
     if len(piece.layers) != 1:
         return None
     layer = piece.layers[0]
     relative = Path(os.path.relpath(layer.media, out_dir))
     if not all(SAFE_COMPONENT.match(part) for part in relative.parts):
-        return None
+        relative = _safe_link(layer.media, out_dir)
     # inpoint rounds up and outpoint down to the microsecond, so that each lands strictly
     # inside the right frame interval whatever the rate (24000/1001 has no exact decimal)
     return {"file": relative.as_posix(), "inpoint": _microseconds(layer.first_frame / rate, math.ceil),
             "outpoint": _microseconds((layer.first_frame + piece.frames) / rate, math.floor)}
+
+
+def _safe_link(media: Path, out_dir: Path) -> Path:
+    name = hashlib.sha256(str(media.resolve()).encode()).hexdigest()[:32] + media.suffix.lower()
+    link = out_dir / LINKS_DIR / name
+    if not link.is_symlink() or link.resolve() != media.resolve():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(media.resolve())
+    return LINKS_DIR / name
 
 
 def _microseconds(seconds: Fraction, rounding) -> str:
