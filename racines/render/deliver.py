@@ -52,7 +52,8 @@ class Deliverables:
 
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, review: bool = True,
-                    on_frame: Callable[[int], None] | None = None) -> Deliverables:
+                    on_frame: Callable[[int], None] | None = None, copy_solo: bool = True) -> Deliverables:
+    """``copy_solo=False`` encodes every frame of the master (e.g. to compare with a full re-encode)."""
     rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
     start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
     start_tc = otio.opentime.to_timecode(start, float(rate))
@@ -65,8 +66,8 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     cache = out_dir / PIECES_DIR
     master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
     format_key = [PIECE_FORMAT, width, height, rate_text]
-    master_entries = [_copy_entry(p, out_dir, rate) or _encoded_entry(piece_key(p, "master", *format_key), ".mov")
-                      for p in pieces]
+    master_entries = [(_copy_entry(p, out_dir, rate) if copy_solo else None)
+                      or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces]
     review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
                       for p in pieces] if review else []
     plan = {"stem": stem, "timecode": start_tc, "master": master_entries, "review": review_entries,
