@@ -375,11 +375,13 @@ def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str
         bar = {}
 
         def progress(done: int, expected: int | None) -> None:
-            if quiet or not sys.stderr.isatty() or not expected:
+            # expected comes from the container's frame count, an estimate for some formats
+            if quiet or not sys.stderr.isatty() or not expected or bar.get("finished"):
                 return
             if "advance" not in bar:
                 bar["advance"] = _Bars(True)(output.name, expected)
             bar["advance"](min(done, expected))
+            bar["finished"] = done >= expected
 
         result = motion.interpolate_file(source, output, rate, interpolator, span=span, audio=not no_audio,
                                          on_frame=progress)

@@ -19,7 +19,6 @@ from racines.motion.warp import backward_warp, configure_cpu_threads, pick_devic
 
 __all__ = [
     "FlowEstimator", "FlowSettings", "Interpolator", "PairMotion", "Step", "VideoInfo", "as_rate",
-    "backward_warp", "configure_cpu_threads", "for_quality", "frame_count", "interpolate", "interpolate_file", "parse_output_rate",
-    "pick_device",
-    "probe", "rate_text", "retime", "schedule",
+    "backward_warp", "configure_cpu_threads", "for_quality", "frame_count", "interpolate", "interpolate_file",
+    "parse_output_rate", "pick_device", "probe", "rate_text", "retime", "schedule",
 ]
