@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from racines.batch.lock import batch_lock
 from racines.takes.store import VERSION, TakeStore
 from tests.conftest import REPO
 from tests.test_director import framemd5
@@ -51,6 +54,29 @@ def assert_store_consistent(root: Path) -> None:
         assert len(numbered) <= 1, f"{shot} was generated twice: {numbered}"
 
 
+def assert_no_orphans(root: Path) -> None:
+    """The killed batch's workers died with it (they would hold the lock and keep rendering)."""
+    pids = {int(m) for log in (root / "renders/dailies").glob("*/logs/s*.log")
+            for m in re.findall(r" executor on \S+, pid (\d+)", log.read_text())}
+    deadline = time.monotonic() + 0.25  # the kernel kills them as the batch dies: milliseconds
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.02)
+    assert not [pid for pid in pids if alive(pid)], "workers outlived the killed batch"
+    with batch_lock(root, wait_s=1):
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead; only a running process holds files and the lock
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def together(tmp_path_factory):
     """Two batches started at the same moment, then a third while the winner is running."""
@@ -59,7 +85,8 @@ def together(tmp_path_factory):
     opening = first.stdout.readline()  # "batch: ..." if it holds the lock, else its refusal
     third = subprocess.run([sys.executable, "-m", "racines.cli", "--project", str(root), "batch"],
                            capture_output=True, text=True, timeout=120)
-    outputs = [opening + first.communicate(timeout=300)[0], waiting.communicate(timeout=300)[0]]
+    outputs = [opening + first.stdout.read(), waiting.communicate(timeout=300)[0]]  # read() keeps what readline buffered
+    first.wait(timeout=300)
     return root, (first.returncode, waiting.returncode, third.returncode), outputs, third.stderr
 
 
@@ -79,6 +106,40 @@ def test_two_batches_started_together(together):
     assert len(framemd5(root / "renders" / OUTPUTS[0])) == 1002
 
 
+class Batch:
+    """A batch process whose output lines are collected by a thread, to be killed on a condition."""
+
+    def __init__(self, root: Path):
+        self.root, self.lines = root, []
+        self.logs = {log: log.stat().st_size for log in root.glob("renders/dailies/*/logs/*.log")}
+        self.process = start(root)
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self._reader.start()
+
+    def kill_when(self, point: str, condition) -> list[str]:
+        while not condition(self):
+            if self.process.poll() is not None:
+                self._reader.join()
+                pytest.fail(f"the batch ended before the kill point '{point}':\n{''.join(self.lines)}")
+            time.sleep(0.005)
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()  # not the reader: workers that outlived the batch would hold its stdout open
+        assert self.process.returncode == -signal.SIGKILL, f"the batch had ended before the kill at '{point}'"
+        return self.lines
+
+    def made(self) -> list[str]:
+        return [line.split()[1] for line in list(self.lines) if line.startswith("made ")]
+
+    def progress(self, shot: str) -> bool:
+        """The shot's worker has written a quarter of its frames in this run."""
+        for log in self.root.glob(f"renders/dailies/*/logs/{shot}.log"):
+            with open(log, encoding="utf-8") as handle:
+                handle.seek(self.logs.get(log, 0))
+                if re.search(r" \d+/\d+ frames\n", handle.read()):
+                    return True
+        return False
+
+
 def test_sigkill_at_five_points_then_rerun(together, tmp_path):
     reference = together[0]
     expected = {name: framemd5(reference / "renders" / name) for name in OUTPUTS}
@@ -86,40 +147,22 @@ def test_sigkill_at_five_points_then_rerun(together, tmp_path):
     root = demo_at_256(tmp_path)
     pieces = root / "renders/cache/pieces"
     made: list[str] = []
-
-    def kill_on_line(point: str, trigger) -> None:
-        process = start(root)
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if trigger(line, seen):
-                break
-        else:
-            pytest.fail(f"the batch ended before the kill point '{point}':\n{''.join(seen)}")
-        kill(process, point, seen)
-
-    def kill(process: subprocess.Popen, point: str, seen: list[str]) -> None:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL, f"the batch had ended before the kill at '{point}'"
-        made.extend(line.split()[1] for line in seen if line.startswith("made "))
+    points = [
+        ("a take under way", lambda b: b.progress("s010")),
+        ("three takes made, others under way",
+         lambda b: len(b.made()) >= 3 and any(b.progress(s) for s in CUT[:-1] if s not in made + b.made())),
+        ("the credits under way", lambda b: b.progress("s090")),
+        ("the film starting", lambda b: any(line.startswith("film: rendering") for line in list(b.lines))),
+        ("half of the film's pieces encoded", lambda b: len(list(pieces.glob("*.m*"))) >= pieces_total // 2),
+    ]
+    for point, condition in points:
+        batch = Batch(root)
+        batch.kill_when(point, condition)
+        made.extend(batch.made())
+        assert_no_orphans(root)
         assert_store_consistent(root)
-
-    kill_on_line("a take under way", lambda line, seen: line.startswith("start "))
-    kill_on_line("three takes made, others under way",
-                 lambda line, seen: sum(s.startswith("made ") for s in seen) == 3)
-    kill_on_line("the credits under way", lambda line, seen: line.startswith("start s090"))
-    assert not (root / "renders/racines_master.mov").exists()
-    kill_on_line("the film starting", lambda line, seen: line.startswith("film: rendering"))
-
-    process, seen = start(root), []  # the fifth: half of the film's pieces encoded
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("film: rendering"):
-            break
-    while process.poll() is None and len(list(pieces.glob("*.m*"))) < pieces_total // 2:
-        time.sleep(0.005)
-    kill(process, "half of the film's pieces encoded", seen)
+        if point == "the credits under way":
+            assert not (root / "renders/racines_master.mov").exists()
     assert not (root / "renders/racines_review.mp4").exists()
 
     final = start(root)
