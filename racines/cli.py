@@ -9,7 +9,6 @@ batch holds the lock; 130 interrupted.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -186,16 +185,7 @@ def batch(ctx: Context, profile: str, executor: str, address: str | None, jobs: 
         if result.exit_code:
             sys.exit(result.exit_code)
 
-    # a scheduler stops a batch with SIGTERM: stop the workers and write the dailies as for Ctrl-C
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        _run(ctx, action)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    _run(ctx, action)  # SIGTERM (cron, systemd) stops it as Ctrl-C does: see racines.batch.run.StopOnSignal
 
 
 @main.command()

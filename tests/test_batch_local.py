@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from racines.cli import main
 from racines.generators.kenburns import KenBurnsGenerator
 from racines.takes.store import TakeStore
 from tests.conftest import TINY_SHOTS, tree_digest, write_tiny_project
+from tests.test_director import framemd5
 
 
 def batch(root: Path, *args: str):
@@ -102,6 +104,45 @@ def test_nothing_is_redone_and_one_change_makes_one_take(tiny_project):
     assert (s030["state"], s030["take"]["version"], s030["cut_uses"]) == ("made", "v003", "v002")
     page = (dailies(tiny_project) / "index.html").read_text()
     assert "made v003 · the cut keeps the approved v002" in page and "takes/s030/v003/thumbnail.jpg" in page
+
+
+def test_the_film_encoded_piece_by_piece_in_parallel_matches_the_serial_render(tiny_project):
+    result = batch(tiny_project, "--jobs", "2")
+    assert result.exit_code == 0 and "2 at once" in result.output, result.output
+    films = ("tiny_film_master.mov", "tiny_film_review.mp4")
+    parallel = {name: framemd5(tiny_project / "renders" / name) for name in films}
+    for leftover in [*(tiny_project / "renders/cache/pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
+        leftover.unlink()
+    serial = CliRunner().invoke(main, ["--project", str(tiny_project), "render"])
+    assert serial.exit_code == 0 and "6 piece(s) of the film encoded" in serial.output, serial.output
+    assert {name: framemd5(tiny_project / "renders" / name) for name in films} == parallel
+
+
+def test_each_worker_is_pinned_to_one_gpu(tiny_project, monkeypatch):
+    # no GPU is needed to check the pinning: weightless generators never touch CUDA
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    result = batch(tiny_project)
+    assert result.exit_code == 0 and "2 worker processes (GPUs 3, 5)" in result.output, result.output
+    pinned = [re.findall(r"CUDA_VISIBLE_DEVICES=(\S+)", (dailies(tiny_project) / "logs" / f"{s}.log").read_text())
+              for s in ("s010", "s020", "s030", "s040")]
+    assert all(len(p) == 1 and p[0] in ("3", "5") for p in pinned), pinned
+    assert pinned[0] != pinned[1]  # the two longest shots start together, one on each GPU
+
+
+def test_sigterm_stops_the_workers_and_says_so_in_the_dailies(tiny_project):
+    process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(tiny_project), "batch"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout.readline().startswith("batch: ")
+    assert process.stdout.readline().startswith("start ")
+    process.send_signal(signal.SIGTERM)  # what cron's timeout or systemd sends
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 130, output
+    assert "interrupted; nothing half-written was kept" in output
+    done = summary(tiny_project)
+    assert done["outcome"] == "interrupted" and "interrupted" in {s["state"] for s in done["shots"]}
+    assert not list((tiny_project / "renders/takes").glob("*/.*partial*"))
+    with batch_lock(tiny_project, wait_s=0):
+        pass
 
 
 def test_a_second_batch_refuses_or_waits(tiny_project):

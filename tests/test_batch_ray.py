@@ -1,5 +1,6 @@
-"""The Ray executor on a local Ray instance (CPU, started once for the module): the same takes
-and the same film as the local executor, and a failing shot reported the same way."""
+"""The Ray executor on a local Ray instance (CPU, with one logical GPU; started once for the
+module): the same takes and the same film as the local executor, and a failing shot reported
+the same way."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def local_ray():
     # a throwaway instance: Ray 2.60's token auth would write a token into the home folder
     before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # one logical GPU: the tasks reserve it (num_gpus=1) and Ray pins them with CUDA_VISIBLE_DEVICES,
+    # as on a GPU machine; the weightless generators run on the CPU all the same
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
     if before is None:
@@ -46,7 +49,7 @@ def test_ray_makes_the_same_takes_and_film_as_the_local_executor(local_ray, tmp_
     assert reference.returncode == 0, reference.stdout + reference.stderr
     result = batch(on_ray, "--executor", "ray")
     assert result.exit_code == 0, result.output
-    assert "ray executor (local instance, 2 tasks at once, CPU)" in result.output
+    assert "ray executor (local instance, 1 task at once, 1 GPU, one per task)" in result.output
     lines = result.output.splitlines()
     assert lines.index("start s040 (credits, 12 frames)") > max(
         i for i, line in enumerate(lines) if line.startswith(("made s010", "made s020", "made s030")))
@@ -57,6 +60,7 @@ def test_ray_makes_the_same_takes_and_film_as_the_local_executor(local_ray, tmp_
     assert framemd5(on_ray / "renders/tiny_film_master.mov") == framemd5(local / "renders/tiny_film_master.mov")
     summary = json.loads(next((on_ray / "renders/dailies").glob("*/summary.json")).read_text())
     assert summary["executor"].startswith("ray executor") and {s["state"] for s in summary["shots"]} == {"made"}
+    assert "CUDA_VISIBLE_DEVICES=0" in next(on_ray.glob("renders/dailies/*/logs/s010.log")).read_text()
     assert ray.is_initialized()  # the batch leaves alone an instance it did not start
 
 

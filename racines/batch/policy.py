@@ -14,7 +14,6 @@ that died, memory, the disk, a network share) are retried with exponential backo
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 
 INVALID_INPUT = "invalid input"     # shot file, photograph, consent: the project must be fixed
@@ -64,8 +63,8 @@ def classify(error_type: str, message: str = "", exit_signal: int | None = None)
     """The kind of a failure, from the exception's type name and message (or the signal that
     killed the worker). Order matters: the most specific evidence wins."""
     text = message.lower()
-    if error_type in ("KeyboardInterrupt", "TaskCancelledError") or exit_signal in (signal.SIGINT, signal.SIGTERM):
-        return INTERRUPTED
+    if error_type in ("KeyboardInterrupt", "TaskCancelledError"):
+        return INTERRUPTED  # a worker killed by a signal was lost, whichever signal: the batch was not stopped
     if error_type in _MODEL_TYPES or ("model" in text and ("not found" in text or "does not appear to have" in text)):
         return MISSING_MODEL
     if error_type in _MEMORY_TYPES or "out of memory" in text:

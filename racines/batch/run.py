@@ -18,6 +18,8 @@ was finished.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from racines import pipeline
 from racines.batch import report
-from racines.batch.executors import make_executor, note_in_log
+from racines.batch.executors import cpu_cores, make_executor, note_in_log
 from racines.batch.lock import batch_lock
 from racines.batch.plan import Plan, check_dependent, film_for_profile, make_plan
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
@@ -37,9 +39,11 @@ from racines.film.loader import load_film
 from racines.film.model import Film
 from racines.takes.identity import machine
 from racines.takes.reviews import load_review, selected_take
+from racines.takes.atomic import sweep_partials
 from racines.takes.store import TakeStore
 
 DAILIES_DIR = Path("renders") / "dailies"
+POLL_S = 0.2  # how often the scheduler looks up from waiting on the workers
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,37 @@ class BatchResult:
 Echo = Callable[[str], None]
 
 
+class StopOnSignal:
+    """SIGINT and SIGTERM while the batch holds its lock: the first asks it to stop at the next
+    safe point (at once between tasks, when the workers are killed; after the film when one is
+    being rendered), a second one stops at once. An exception raised from a signal handler at an
+    arbitrary point (inside a fork's handlers, say) can leave a lock held and hang the batch."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchResult:
     """Run the batch on the project at ``root``; return its exit code and where the dailies are.
 
@@ -103,7 +138,7 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
     """
     root = Path(root).resolve()
     started = datetime.now().astimezone()
-    with batch_lock(root, options.wait_s, echo):
+    with batch_lock(root, options.wait_s, echo), StopOnSignal() as stop:
         folder = root / DAILIES_DIR / started.strftime("%Y-%m-%d")
         context = report.Context(root=root, folder=folder, started=started, machine=machine(),
                                  profile=options.profile)
@@ -119,13 +154,13 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
             echo(f"dailies: {(folder / report.INDEX).relative_to(root)}")
             raise
         try:
-            return _run(film, skipped, plan, executor, options, context, echo)
+            return _run(film, skipped, plan, executor, options, context, echo, stop)
         finally:
             executor.close()
 
 
 def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, context: report.Context,
-         echo: Echo) -> BatchResult:
+         echo: Echo, stop: StopOnSignal) -> BatchResult:
     root, logs = film.root, context.folder / report.LOGS
     records = {s.id: ShotRecord(s.id, s.kind, s.frames, "unconsented", [f"consent is '{s.source.consent}' for "
                                 f"{s.source.contributor}: left out of the film"], state="unconsented")
@@ -142,7 +177,7 @@ def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, conte
          + f"; {context.executor}; profile {options.profile}"
          + (f" ({context.profile_note})" if context.profile_note else ""))
     try:
-        _execute(executor, film, list(plan.first), plan.keys, records, options, logs, echo)
+        _execute(executor, film, list(plan.first), plan.keys, records, options, logs, echo, stop)
         keys = {}
         dependents = []
         for shot_id in plan.after:
@@ -156,9 +191,13 @@ def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, conte
                 record.state = state
                 record.reasons = list(reasons) if state == "blocked" else record.reasons
                 echo(f"{state} {shot_id}" + (f": {reasons[0]}" if reasons else ""))
-        _execute(executor, film, dependents, keys, records, options, logs, echo)
+        _execute(executor, film, dependents, keys, records, options, logs, echo, stop)
+        stop.check()
     except KeyboardInterrupt:
         executor.close()  # stop the workers before anything else: their takes stay unfinished
+        store = TakeStore(film.root)
+        for shot_id in (*plan.first, *plan.after):
+            sweep_partials(store.shot_folder(shot_id))  # the killed workers' staging folders
         for record in records.values():
             if record.state == "pending":
                 record.state = "interrupted"
@@ -166,7 +205,11 @@ def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, conte
         report.write(context, film, records, film_record, ExitCode.INTERRUPTED)
         raise
     executor.close()  # release a local Ray instance before the film is encoded
-    film_record = _film_phase(film, options, logs / "film.log", echo)
+    # the film is CPU work on this machine: as many pieces at once as --jobs, else as cores
+    film_record = _film_phase(film, options, logs / "film.log", echo, options.jobs or cpu_cores())
+    if stop.requested:  # asked to stop while the film was being rendered: it is finished, stop now
+        report.write(context, film, records, film_record, ExitCode.INTERRUPTED)
+        raise KeyboardInterrupt
     failed = [r for r in records.values() if r.state in ("failed", "blocked")]
     if failed or film_record.state in ("failed", "not rendered"):
         code = ExitCode.BATCH_PARTIAL
@@ -182,13 +225,14 @@ def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, conte
 
 
 def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], records: dict[str, ShotRecord],
-             options: BatchOptions, logs: Path, echo: Echo) -> None:
+             options: BatchOptions, logs: Path, echo: Echo, stop: StopOnSignal) -> None:
     """Run the shots' tasks to the end: start what is due while a slot is free, retry what the
     policy says after its delay, and record every outcome."""
     order = {shot_id: index for index, shot_id in enumerate(shot_ids)}
     due = [(0.0, shot_id, 1) for shot_id in shot_ids]      # (not before, shot, attempt)
     started: dict[str, float] = {}
     while due or executor.running():
+        stop.check()
         now = time.monotonic()
         ready = sorted((item for item in due if item[0] <= now), key=lambda item: order[item[1]])
         for item in ready[:max(0, executor.slots - executor.running())]:
@@ -198,11 +242,13 @@ def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], re
             echo(f"start {shot_id} ({shot.kind}, {shot.frames} frames)" + (f", attempt {attempt}" if attempt > 1 else ""))
             started[shot_id] = time.monotonic()
             executor.start(film, ShotTask(shot_id, attempt, logs / f"{shot_id}.log", options.profile, executor.name))
+        # wake for the next retry that comes due, a finished worker, or (at least every POLL_S) a stop request;
+        # a due task still waiting for a slot wakes with the worker that frees one
+        next_due = min((item[0] for item in due if item[0] > now), default=now + POLL_S)
+        timeout = min(POLL_S, max(0.01, next_due - time.monotonic()))
         if not executor.running():
-            time.sleep(max(0.0, min(item[0] for item in due) - time.monotonic()))
+            time.sleep(timeout)
             continue
-        next_due = min((item[0] for item in due), default=None)
-        timeout = None if next_due is None else max(0.05, next_due - time.monotonic())
         for outcome in executor.wait(timeout):
             record = records[outcome.shot_id]
             record.attempts = outcome.attempt
@@ -242,7 +288,7 @@ def _note_failure(film: Film, key: str | None, logs: Path, outcome, decision: De
         TakeStore(film.root).record_failure(outcome.shot_id, key, f"{outcome.error_type}: {outcome.error}")
 
 
-def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo) -> FilmRecord:
+def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, workers: int) -> FilmRecord:
     """The timeline, the EDL and the film, from the take each shot of the cut uses."""
     store = TakeStore(film.root)
     without = [s for s in film.cut if selected_take(store, load_review(film.root, s)) is None]
@@ -262,11 +308,11 @@ def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo) -
         echo("film: timeline and EDL " + (", ".join(record.edl_written) + " written" if written else "unchanged"))
         echo("film: rendering the master" + (" and the review copy" if options.review else ""))
         started = time.perf_counter()
-        result = pipeline.render_film(film, timeline, review=options.review)
+        result = pipeline.render_film(film, timeline, review=options.review, workers=workers)
         record.state = "unchanged" if result.unchanged else "rendered"
         record.pieces_encoded, record.frames = result.pieces_encoded, result.frames
-        record.detail = (f"{result.frames} frames; {result.pieces_encoded} piece(s) encoded, the others reused "
-                         f"in {time.perf_counter() - started:.1f} s") if not result.unchanged else \
+        record.detail = (f"{result.frames} frames; {result.pieces_encoded} piece(s) encoded (the others reused) "
+                         f"in {time.perf_counter() - started:.1f} s, {workers} at once") if not result.unchanged else \
             f"{result.frames} frames, nothing changed"
         log.line(f"film {record.state}: {record.detail}")
         echo(f"film: {record.state} ({record.detail})")
