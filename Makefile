@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup system-deps bench clean
+.PHONY: demo test setup system-deps bench bench-batch clean
 
 setup: $(VENV)/.installed
 
@@ -15,13 +15,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# ffprobe (Debian's ffmpeg package) is what the tests inspect media with; racines itself
-# encodes with the ffmpeg binary that the imageio-ffmpeg wheel ships.
+# ffprobe (Debian's ffmpeg package) is what the tests inspect media with, and Debian's chromium
+# opens the batch's dailies page headless; racines itself encodes with the ffmpeg binary that
+# the imageio-ffmpeg wheel ships. Installed when missing if we are root on Debian/Ubuntu.
 system-deps:
-	@command -v ffprobe >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v ffprobe >/dev/null 2>&1 || missing=" ffmpeg"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-	  else echo "ffprobe not found: install ffmpeg (e.g. sudo apt-get install ffmpeg) and run make test again"; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (the tests use ffprobe and headless chromium): install them, e.g. sudo apt-get install$$missing, and run make test again"; exit 1; fi; \
+	fi
 
 demo: setup
 	$(BIN)/racines render
@@ -33,5 +38,8 @@ bench: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/bench_render.py
 
+bench-batch: setup
+	$(BIN)/python bench/bench_batch.py
+
 clean:
-	rm -rf renders/takes renders/*.mov renders/*.mp4 edl/*.edl edl/*.otio
+	rm -rf renders/takes renders/*.mov renders/*.mp4 renders/dailies edl/*.edl edl/*.otio

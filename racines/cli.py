@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 internal error (a bug: rerun with --debug and report it);
 2 invalid input (shot files, photographs, consent, usage); 3 a render failed (ffmpeg or a
-generator); 130 interrupted.
+generator); 4 the batch finished with failures; 5 the batch found nothing to do; 75 another
+batch holds the lock; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -150,6 +151,52 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
             click.echo(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused")
 
     _run(ctx, action)
+
+
+@main.command()
+@click.option("--profile", type=click.Choice(["draft", "final"]), default="final", show_default=True,
+              help="Render quality (final renders as draft until generators have profiles).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Worker processes on this machine, or Ray tasks (a local instance, or --address).")
+@click.option("--address", metavar="HOST:PORT", help="The Ray cluster to run on (with --executor ray).")
+@click.option("--jobs", type=click.IntRange(1), metavar="N",
+              help="Shots at once [default: one per GPU, else one per CPU core].")
+@click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, metavar="SECONDS",
+              help="Wait this long for another batch to finish instead of refusing at once.")
+@click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
+              help="Further attempts after a failure that can pass (worker lost, memory, disk).")
+@click.option("--backoff", "backoff_s", type=click.FloatRange(0), default=30, show_default=True, metavar="SECONDS",
+              help="Wait before the first retry; doubles after each further one.")
+@click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent instead of stopping.")
+@click.option("--no-review", is_flag=True, help="Do not make the H.264 review copy.")
+@click.pass_obj
+def batch(ctx: Context, profile: str, executor: str, address: str | None, jobs: int | None, wait_s: float,
+          retries: int, backoff_s: float, skip_unconsented: bool, no_review: bool) -> None:
+    """The nightly batch: render every stale shot, then the EDL and the film; write the dailies.
+
+    Non-interactive, for cron. Exit 0 when everything succeeded, 4 when some shots or the
+    film failed (the others are rendered), 5 when nothing was stale, 75 when another batch
+    holds the lock, 2 on invalid shot files. The report is renders/dailies/DATE/index.html.
+    """
+    from racines.batch.policy import RetryPolicy
+    from racines.batch.run import BatchOptions, run_batch
+
+    def action():
+        options = BatchOptions(profile=profile, executor=executor, address=address, jobs=jobs, wait_s=wait_s,
+                               policy=RetryPolicy(max_attempts=retries + 1, backoff_s=backoff_s),
+                               skip_unconsented=skip_unconsented, review=not no_review)
+        if address and executor != "ray":
+            raise UsageError("--address names a Ray cluster: add --executor ray")
+
+        def echo(line: str) -> None:
+            click.echo(line)
+            sys.stdout.flush()  # cron logs and watchers read the lines as they come
+
+        result = run_batch(ctx.project, options, echo)
+        if result.exit_code:
+            sys.exit(result.exit_code)
+
+    _run(ctx, action)  # SIGTERM (cron, systemd) stops it as Ctrl-C does: see racines.batch.run.StopOnSignal
 
 
 @main.command()

@@ -14,6 +14,9 @@ class ExitCode:
     INTERNAL = 1        # a bug in racines: please report it with --debug output
     INVALID_INPUT = 2   # shot files, photographs, consent or command-line usage
     RENDER_FAILED = 3   # ffmpeg or a generator failed while making media
+    BATCH_PARTIAL = 4   # racines batch finished, but some shots or the film failed (see the dailies)
+    NOTHING_TO_DO = 5   # racines batch found every take and the film up to date
+    BUSY = 75           # another racines batch holds the lock (EX_TEMPFAIL: try again later)
     INTERRUPTED = 130
 
 
@@ -81,3 +84,9 @@ class UsageError(RacinesError):
 
 class RenderFailed(RacinesError):
     exit_code = ExitCode.RENDER_FAILED
+
+
+class BatchBusy(RacinesError):
+    """Another batch holds the project's batch lock."""
+
+    exit_code = ExitCode.BUSY

@@ -39,9 +39,15 @@ def check_image(path: Path) -> tuple[int, int]:
 def load_rgb(path: Path) -> np.ndarray:
     """Decode a photograph to an RGB uint8 array, honouring its EXIF orientation."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    with Image.open(path, formats=IMAGE_FORMATS) as image:
-        image = ImageOps.exif_transpose(image)
-        return np.asarray(image.convert("RGB")).copy()
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
+            image = ImageOps.exif_transpose(image)
+            return np.asarray(image.convert("RGB")).copy()
+    except (OSError, SyntaxError, ValueError) as exc:
+        # Validation reads only the header: a file cut short (a copy or a sync that stopped
+        # half-way) passes it and fails here, when its pixels are decoded.
+        raise NotAnImage(f"{path}: the photograph cannot be decoded ({exc})\n    fix: copy the file again "
+                         "from the original scan or archive; it looks truncated or damaged") from exc
 
 
 def fit(image: np.ndarray, width: int, height: int, mode: str = "cover", scale: float = 1.0) -> np.ndarray:

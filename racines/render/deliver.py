@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
@@ -52,8 +53,10 @@ class Deliverables:
 
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, review: bool = True,
-                    on_frame: Callable[[int], None] | None = None, copy_solo: bool = True) -> Deliverables:
-    """``copy_solo=False`` encodes every frame of the master (e.g. to compare with a full re-encode)."""
+                    on_frame: Callable[[int], None] | None = None, workers: int = 1,
+                    copy_solo: bool = True) -> Deliverables:
+    """``workers``: pieces encoded at once; ``copy_solo=False`` encodes every frame of the master
+    (e.g. to compare with a full re-encode)."""
     rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
     start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
     start_tc = otio.opentime.to_timecode(start, float(rate))
@@ -79,21 +82,37 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
             on_frame(expected)
         return Deliverables(master_path, review_path if review else None, expected, 0, True)
 
-    encoded, done = 0, 0
+    jobs = []  # (piece, timecode, master file to encode, review file to encode)
     for index, piece in enumerate(pieces):
         wanted = [out_dir / e["file"] for e in (master_entries[index], *review_entries[index:index + 1])
                   if "inpoint" not in e]
         missing = [path for path in wanted if not path.is_file()]
-        if missing:
-            tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
-            _encode_piece(piece, width, height, rate_text, tc,
-                          next((p for p in missing if p.suffix == ".mov"), None),
-                          next((p for p in missing if p.suffix == ".mp4"), None),
-                          lambda n, base=done: on_frame(base + n) if on_frame else None)
-            encoded += 1
-        done += piece.frames
-        if on_frame:
-            on_frame(done)
+        tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
+        jobs.append((piece, tc, next((p for p in missing if p.suffix == ".mov"), None),
+                     next((p for p in missing if p.suffix == ".mp4"), None)))
+    encoded = sum(1 for _, _, master, review_piece in jobs if master or review_piece)
+    if workers <= 1:
+        done = 0
+        for piece, tc, master, review_piece in jobs:
+            if master or review_piece:
+                _encode_piece(piece, width, height, rate_text, tc, master, review_piece,
+                              lambda n, base=done: on_frame(base + n) if on_frame else None)
+            done += piece.frames
+            if on_frame:
+                on_frame(done)
+    else:
+        # pieces are independent: encode several at once (each is a Python reader/blender
+        # feeding its own ffmpeg processes, so threads run in parallel); progress by piece
+        done = sum(piece.frames for piece, _, master, review_piece in jobs if not (master or review_piece))
+        with ThreadPoolExecutor(workers, thread_name_prefix="racines-piece") as pool:
+            futures = {pool.submit(_encode_piece, piece, width, height, rate_text, tc, master, review_piece,
+                                   lambda n: None): piece
+                       for piece, tc, master, review_piece in jobs if master or review_piece}
+            for future in as_completed(futures):
+                future.result()
+                done += futures[future].frames
+                if on_frame:
+                    on_frame(done)
 
     _join(out_dir, master_entries, master_path, rate, {"timecode": start_tc, "f": "mov"}, "the master")
     if review:

@@ -1,0 +1,117 @@
+"""The nightly batch on the demo film, rendered from scratch in temporary copies.
+
+1. The local executor with 2 worker processes against 1, same run (target: speedup >= 1.6x
+   on a 2-core CPU).
+2. The Ray executor (a local instance that the batch starts and stops itself, 2 CPUs)
+   against the local executor with 2 processes (target: overhead <= 15%).
+
+Each batch is a separate `racines batch` process, timed from start to exit, so the Ray
+figure includes starting Ray. Runs are interleaved and repeated; the best time of each
+configuration is kept, which is the fairest figure on a machine shared with other work.
+
+    .venv/bin/python bench/bench_batch.py [--size 1280x720] [--repeat 2] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "RESULTS.md"
+SECTION = "## Nightly batch (bench/bench_batch.py)"
+CONFIGS = {"local, 1 process": ["--jobs", "1"], "local, 2 processes": ["--jobs", "2"],
+           "ray, 2 CPUs": ["--executor", "ray", "--jobs", "2"]}
+
+
+def demo_copy(folder: Path, size: str | None) -> Path:
+    root = folder / "film"
+    shutil.copytree(REPO / "shots", root / "shots", ignore=shutil.ignore_patterns("reviews"))
+    if size:
+        film = root / "shots" / "film.yaml"
+        film.write_text(re.sub(r"(?m)^resolution: .*$", f"resolution: {size}", film.read_text()))
+    return root
+
+
+def one_batch(args: list[str], size: str | None) -> float:
+    with tempfile.TemporaryDirectory(prefix="racines-bench-batch-") as folder:
+        root = demo_copy(Path(folder), size)
+        # a throwaway local Ray instance: no token file written to the home folder
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "racines.cli", "--project", str(root), "batch", *args],
+                              env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"batch {' '.join(args)} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return elapsed
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def write_results(text: str) -> None:
+    existing = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n"
+    if SECTION in existing:
+        head, rest = existing.split(SECTION, 1)
+        following = re.search(r"(?m)^## ", rest)
+        existing = head.rstrip() + "\n\n" + text + ("\n" + rest[following.start():] if following else "")
+    else:
+        existing = existing.rstrip() + "\n\n" + text
+    RESULTS.write_text(existing.rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", help="resolution for the demo copies (default: the demo's own, 1280x720)")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--write-results", action="store_true", help=f"record the figures in {RESULTS.name}")
+    args = parser.parse_args()
+    configs = {k: v for k, v in CONFIGS.items() if not (args.skip_ray and k.startswith("ray"))}
+    load_before = os.getloadavg()
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for round_ in range(args.repeat):
+        for name, options in configs.items():
+            elapsed = one_batch(options, args.size)
+            times[name].append(elapsed)
+            print(f"round {round_ + 1}: {name}: {elapsed:.1f} s", flush=True)
+    load_after = os.getloadavg()
+    best = {name: min(values) for name, values in times.items()}
+    speedup = best["local, 1 process"] / best["local, 2 processes"]
+    lines = [f"- demo film ({args.size or '1280x720'}, 9 shots, 1002 frames), from scratch, best of {args.repeat}:"]
+    lines += [f"  - {name}: {best[name]:.1f} s (runs: {', '.join(f'{t:.1f}' for t in times[name])})" for name in configs]
+    lines.append(f"- 2 local processes against 1: **{speedup:.2f}x** (target >= 1.6x)")
+    if "ray, 2 CPUs" in best:
+        overhead = best["ray, 2 CPUs"] / best["local, 2 processes"] - 1
+        lines.append(f"- Ray (local instance started by the batch) against 2 local processes: "
+                     f"**{overhead * 100:+.1f}%** (target <= 15%)")
+    lines.append(f"- load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
+                 "(other processes share this CPU)")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = (f"{SECTION}\n\n{stamp}; {platform.node()}: {cpu_model()}, {os.cpu_count()} cores; "
+            f"Python {platform.python_version()}\n\n" + "\n".join(lines) + "\n")
+    print("\n" + text)
+    if args.write_results:
+        write_results(text)
+        print(f"written to {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""One batch at a time per project: an OS lock on ``renders/.batch.lock``.
+
+The lock is ``flock`` on an open file, not the file's existence: the kernel drops it when the
+holder exits in any way (SIGKILL, power cut of a network client aside), so a killed batch
+never leaves a stale lock behind. The file also says who holds it, for the message a refused
+batch prints; that text is informative only. The file is never deleted: removing a lock
+file while another process waits on it would let two batches in.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from racines.errors import BatchBusy
+
+LOCK_FILE = Path("renders") / ".batch.lock"
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode("utf-8"))
+        return f"pid {info['pid']} on {info['host']}, since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
+
+
+@contextmanager
+def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Hold the project's batch lock for the block; wait up to ``wait_s`` seconds for it,
+    else raise :class:`BatchBusy` naming the holder."""
+    path = Path(root) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        deadline = time.monotonic() + max(0.0, wait_s)
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BatchBusy(
+                        f"another batch holds {path} ({_holder(fd)})\n    fix: let it finish, or run with "
+                        f"--wait SECONDS to wait for it; a killed batch releases the lock by itself") from None
+                if on_wait and not told:
+                    on_wait(f"waiting up to {wait_s:g} s for the batch that holds {path} ({_holder(fd)})")
+                    told = True
+                time.sleep(min(0.2, remaining))
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
+        yield path
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock

@@ -1,0 +1,76 @@
+"""What a batch has to do: the stale shots of the cut, in the order that finishes soonest.
+
+The plan reuses :func:`racines.pipeline.film_status`, so the batch and ``racines status``
+never disagree on what is stale. Shots that depend on other takes (the credits card is built
+from their provenance) are not planned up front: they are checked again once the other
+takes exist, and blocked when one of those has no take at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from racines.film.model import Film, Shot
+from racines.pipeline import ShotState, credits_for, film_status
+from racines.takes.cache import HashCache, key_of
+from racines.takes.make import take_inputs
+from racines.takes.reviews import load_review, selected_take
+from racines.takes.store import TakeStore
+
+PROFILES = ("draft", "final")
+TO_RENDER = ("stale", "missing", "failed")
+
+
+def film_for_profile(film: Film, profile: str) -> tuple[Film, str]:
+    """The film as the profile renders it, and a note for the dailies.
+
+    The weightless generators have a single quality, so ``final`` renders as ``draft`` for
+    now. This is the one seam where quality profiles (diffusion steps, sizes) plug in.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    note = "" if profile == "draft" else "final renders as draft: the weightless generators have one quality"
+    return film, note
+
+
+def depends_on_takes(shot: Shot) -> bool:
+    """A shot whose pixels are computed from other takes (today: the credits card)."""
+    return shot.kind == "credits"
+
+
+@dataclass(frozen=True)
+class Plan:
+    states: dict[str, ShotState]                            # every shot of the cut
+    first: tuple[str, ...]                                  # stale shots, longest first
+    after: tuple[str, ...]                                  # shots made from the others' takes, checked last
+    keys: dict[str, str] = field(default_factory=dict)      # cache key of each shot to render
+
+
+def make_plan(film: Film) -> Plan:
+    """Plan the shots of ``film.cut`` (unconsented shots are already out of the cut)."""
+    states = {state.shot_id: state for state in film_status(film)}
+    first = [s for s in film.cut if states[s].state in TO_RENDER and not depends_on_takes(film.shots[s])]
+    # longest first, so that the last shot to finish is a short one (LPT scheduling)
+    first.sort(key=lambda s: -film.shots[s].frames)
+    after = tuple(s for s in film.cut if depends_on_takes(film.shots[s]))
+    hashes = HashCache.for_project(film.root)
+    keys = {s: key_of(take_inputs(film.shots[s], film, hashes)) for s in first}
+    hashes.save()
+    return Plan(states, tuple(first), after, keys)
+
+
+def check_dependent(film: Film, shot_id: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """Once the other takes are made: ("up to date" | "stale" | "blocked", cache key, reasons)."""
+    store = TakeStore(film.root)
+    without = [s for s in film.cut if not depends_on_takes(film.shots[s])
+               and selected_take(store, load_review(film.root, s)) is None]
+    if without:
+        return "blocked", None, (f"waiting for a take of {', '.join(without)}: the card credits every "
+                                 "photograph in the cut",)
+    hashes = HashCache.for_project(film.root)
+    shot = film.shots[shot_id]
+    key = key_of(take_inputs(shot, film, hashes, credits_for(film, store, shot)))
+    hashes.save()
+    if store.find_cached(shot_id, key) is not None:
+        return "up to date", key, ()
+    return "stale", key, ("the takes it is made from changed",)

@@ -1,0 +1,236 @@
+"""`racines batch` with the local executor on the tiny film: crash isolation and retries, the
+credits after the takes they credit, nothing redone, the lock, consent, invalid projects, and
+a dailies page that escapes what it shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from racines.batch.lock import batch_lock
+from racines.cli import main
+from racines.generators.kenburns import KenBurnsGenerator
+from racines.takes.store import TakeStore
+from tests.conftest import TINY_SHOTS, tree_digest, write_tiny_project
+from tests.test_director import framemd5
+
+
+def batch(root: Path, *args: str):
+    return CliRunner().invoke(main, ["--project", str(root), "batch", *args])
+
+
+def dailies(root: Path) -> Path:
+    (folder,) = (root / "renders" / "dailies").iterdir()
+    return folder
+
+
+def summary(root: Path) -> dict:
+    return json.loads((dailies(root) / "summary.json").read_text())
+
+
+def versions(root: Path) -> dict[str, list[str]]:
+    store = TakeStore(root)
+    return {shot: [t.version for t in store.takes(shot)] for shot in ("s010", "s020", "s030", "s040")}
+
+
+def test_a_crashed_worker_is_retried_and_the_credits_come_after_the_takes(tiny_project, monkeypatch, tmp_path):
+    marker = tmp_path / "crashed-once"
+    original = KenBurnsGenerator.frames_with_handles
+
+    def crash_once(self, shot, film, handles, derived=None):
+        if not marker.exists():  # the worker dies mid-take, as under the kernel's out-of-memory killer
+            marker.write_text("")
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield from original(self, shot, film, handles, derived)
+
+    monkeypatch.setattr(KenBurnsGenerator, "frames_with_handles", crash_once)  # forked workers inherit it
+    result = batch(tiny_project, "--backoff", "0", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("retry s010 in 0 s (worker lost: attempt 2 of 3") and "SIGKILL" in line
+               for line in lines), result.output
+    # the credits card starts only once every take it credits is made
+    credits_start = lines.index("start s040 (credits, 12 frames)")
+    for shot in ("s010", "s020", "s030"):
+        assert any(line.startswith(f"made {shot} v001") for line in lines[:credits_start]), result.output
+    assert versions(tiny_project) == {s: ["v001"] for s in ("s010", "s020", "s030", "s040")}
+    assert not list((tiny_project / "renders/takes").glob("*/.*partial*"))  # the killed attempt's staging is gone
+    credits = TakeStore(tiny_project).latest("s040").manifest["cache_inputs"]["derived"]
+    assert ["body", "The A. family (Amina)"] in credits and ["body", "Bao"] in credits
+
+    shots = {s["shot_id"]: s for s in summary(tiny_project)["shots"]}
+    assert shots["s010"]["state"] == "made" and shots["s010"]["attempts"] == 2
+    assert all(shots[s]["attempts"] == 1 and shots[s]["state"] == "made" for s in ("s020", "s030", "s040"))
+    log = (tiny_project / shots["s010"]["log"]).read_text()
+    assert "s010 attempt 1" in log and "died without a result: SIGKILL" in log
+    assert "s010 attempt 2" in log and "made v001" in log
+    assert summary(tiny_project)["film"]["state"] == "rendered"
+
+
+def test_nothing_is_redone_and_one_change_makes_one_take(tiny_project):
+    assert batch(tiny_project).exit_code == 0
+    master = tiny_project / "renders/tiny_film_master.mov"
+    stamp = master.stat().st_mtime_ns
+    again = batch(tiny_project)
+    assert again.exit_code == 5, again.output
+    assert "start " not in again.output and "film: unchanged" in again.output
+    assert master.stat().st_mtime_ns == stamp
+    assert summary(tiny_project)["outcome"] == "nothing to do"
+
+    shot = tiny_project / "shots/s030.yaml"
+    shot.write_text(shot.read_text().replace("{kind: still}", "{kind: still, seed: 3}"))
+    changed = batch(tiny_project)
+    assert changed.exit_code == 0, changed.output
+    assert [line.split()[:3] for line in changed.output.splitlines() if line.startswith("made ")] == [
+        ["made", "s030", "v002"]]
+    assert "up to date s040" in changed.output and "film: rendered" in changed.output  # credits unchanged
+    assert versions(tiny_project) == {"s010": ["v001"], "s020": ["v001"], "s030": ["v001", "v002"], "s040": ["v001"]}
+
+    # with an approved take, the night's new take is shown, and the cut (and the film) keep the approved one
+    assert CliRunner().invoke(main, ["--project", str(tiny_project), "approve", "s030", "v002"]).exit_code == 0
+    shot.write_text(shot.read_text().replace("seed: 3", "seed: 4"))
+    approved = batch(tiny_project)
+    assert approved.exit_code == 0 and "film: unchanged" in approved.output, approved.output
+    s030 = next(s for s in summary(tiny_project)["shots"] if s["shot_id"] == "s030")
+    assert (s030["state"], s030["take"]["version"], s030["cut_uses"]) == ("made", "v003", "v002")
+    page = (dailies(tiny_project) / "index.html").read_text()
+    assert "made v003 · the cut keeps the approved v002" in page and "takes/s030/v003/thumbnail.jpg" in page
+
+
+def test_the_film_encoded_piece_by_piece_in_parallel_matches_the_serial_render(tiny_project):
+    result = batch(tiny_project, "--jobs", "2")
+    assert result.exit_code == 0 and "2 at once" in result.output, result.output
+    films = ("tiny_film_master.mov", "tiny_film_review.mp4")
+    parallel = {name: framemd5(tiny_project / "renders" / name) for name in films}
+    for leftover in [*(tiny_project / "renders/cache/pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
+        leftover.unlink()
+    serial = CliRunner().invoke(main, ["--project", str(tiny_project), "render"])
+    assert serial.exit_code == 0 and "6 piece(s) of the film encoded" in serial.output, serial.output
+    assert {name: framemd5(tiny_project / "renders" / name) for name in films} == parallel
+
+
+def test_each_worker_is_pinned_to_one_gpu(tiny_project, monkeypatch):
+    # no GPU is needed to check the pinning: weightless generators never touch CUDA
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    result = batch(tiny_project)
+    assert result.exit_code == 0 and "2 worker processes (GPUs 3, 5)" in result.output, result.output
+    pinned = [re.findall(r"CUDA_VISIBLE_DEVICES=(\S+)", (dailies(tiny_project) / "logs" / f"{s}.log").read_text())
+              for s in ("s010", "s020", "s030", "s040")]
+    assert all(len(p) == 1 and p[0] in ("3", "5") for p in pinned), pinned
+    assert pinned[0] != pinned[1]  # the two longest shots start together, one on each GPU
+
+
+def test_sigterm_stops_the_workers_and_says_so_in_the_dailies(tiny_project):
+    process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(tiny_project), "batch"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout.readline().startswith("batch: ")
+    assert process.stdout.readline().startswith("start ")
+    process.send_signal(signal.SIGTERM)  # what cron's timeout or systemd sends
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 130, output
+    assert "interrupted; nothing half-written was kept" in output
+    done = summary(tiny_project)
+    assert done["outcome"] == "interrupted" and "interrupted" in {s["state"] for s in done["shots"]}
+    assert not list((tiny_project / "renders/takes").glob("*/.*partial*"))
+    with batch_lock(tiny_project, wait_s=0):
+        pass
+
+
+def test_a_second_batch_refuses_or_waits(tiny_project):
+    with batch_lock(tiny_project):
+        refused = batch(tiny_project)
+        assert refused.exit_code == 75, refused.output
+        assert "renders/.batch.lock" in refused.output and f"pid {os.getpid()}" in refused.output
+        assert "--wait SECONDS" in refused.output
+        started = time.monotonic()
+        impatient = batch(tiny_project, "--wait", "0.6")
+        assert impatient.exit_code == 75 and time.monotonic() - started >= 0.6
+    assert not (tiny_project / "renders/takes").exists()  # refused batches did nothing
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with batch_lock(tiny_project):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    patient = batch(tiny_project, "--wait", "60")
+    holder.join()
+    assert patient.exit_code == 0, patient.output
+    assert patient.output.startswith("waiting up to 60 s for the batch that holds")
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tiny_project):
+    code = ("import sys, time\nfrom racines.batch.lock import batch_lock\n"
+            "with batch_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tiny_project)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert batch(tiny_project).exit_code == 75
+    finally:
+        holder.kill()
+        holder.wait()
+    with batch_lock(tiny_project, wait_s=0):  # released by the kernel with the process
+        pass
+
+
+def test_consent_stops_the_batch_unless_unconsented_shots_are_skipped(tiny_project):
+    shot = tiny_project / "shots/s030.yaml"
+    shot.write_text(shot.read_text().replace("consent: granted", "consent: pending"))
+    stopped = batch(tiny_project)
+    assert stopped.exit_code == 2 and "s030" in stopped.output and "--skip-unconsented" in stopped.output
+    assert not (tiny_project / "renders/takes").exists()
+    assert "consent &#x27;pending&#x27;" in (dailies(tiny_project) / "index.html").read_text()
+    skipped = batch(tiny_project, "--skip-unconsented")
+    assert skipped.exit_code == 0, skipped.output
+    shots = {s["shot_id"]: s for s in summary(tiny_project)["shots"]}
+    assert shots["s030"]["state"] == "unconsented" and shots["s030"]["take"] is None
+    assert {shots[s]["state"] for s in ("s010", "s020", "s040")} == {"made"}
+    assert summary(tiny_project)["film"]["frames"] == 24 + 24 + 12 - 6 - 4
+
+
+def test_invalid_shot_files_stop_the_batch_before_any_work(tiny_project):
+    assert batch(tiny_project).exit_code == 0
+    before = tree_digest(tiny_project / "renders/takes"), tree_digest(tiny_project / "edl")
+    shot = tiny_project / "shots/s020.yaml"
+    shot.write_text(shot.read_text().replace("duration: 1s", "duration: -3"))
+    result = batch(tiny_project)
+    assert result.exit_code == 2 and "shots/s020.yaml" in result.output and "fix:" in result.output
+    assert (tree_digest(tiny_project / "renders/takes"), tree_digest(tiny_project / "edl")) == before
+    page = (dailies(tiny_project) / "index.html").read_text()
+    assert 'id="fatal"' in page and "shots/s020.yaml" in page and summary(tiny_project)["exit_code"] == 2
+
+
+def test_the_page_escapes_titles_and_errors(tmp_path):
+    title = 'Nos <script>alert("racines")</script> & "racines"'
+    root = write_tiny_project(tmp_path / "film", {
+        "s010": TINY_SHOTS["s010"].replace("transition: {dissolve: 6}", "transition: cut"),
+        "s030": "source: {photo: \"photos/Bao & <family>.jpg\", contributor: Bao, consent: granted}\n"
+                "duration: 12\ngenerator: {kind: still}\n"},
+        film=f"title: '{title}'\nresolution: 256x144\ncut: [s010, s030]\n")
+    from PIL import Image
+
+    photo = root / "shots/photos/Bao & <family>.jpg"
+    Image.open(root / "shots/photos/bloom.png").convert("RGB").save(photo, quality=90)
+    photo.write_bytes(photo.read_bytes()[:2000])  # cut short after validation would pass its header
+    result = batch(root)
+    assert result.exit_code == 4, result.output
+    page = (dailies(root) / "index.html").read_text()
+    assert "<script>alert" not in page and "Bao & <family>" not in page
+    assert "Nos &lt;script&gt;alert(&quot;racines&quot;)&lt;/script&gt; &amp; &quot;racines&quot;" in page
+    assert "Bao &amp; &lt;family&gt;.jpg: the photograph cannot be decoded" in page
+    assert page.count("<script>") == 1  # only the page's own picture check
+    assert "http" not in page.replace('name="viewport"', "")  # no external resource
