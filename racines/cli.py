@@ -210,7 +210,7 @@ def edl(ctx: Context, skip_unconsented: bool, bundle: str | None) -> None:
     def action():
         film, _ = pipeline.consent_gate(ctx.film(), skip_unconsented)
         takes = pipeline.selected_takes(film)
-        _, written = pipeline.export_edit(film, takes)
+        _, written = pipeline.export_edit(film, takes, aaf=True)
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         if not written:

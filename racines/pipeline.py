@@ -133,18 +133,19 @@ def _check_take_fits(film: Film, shot: Shot, take: Take) -> None:
                      "    fix: render the shot again and approve the new take")
 
 
-def export_edit(film: Film, takes: dict[str, Take]) -> tuple[otio.schema.Timeline, list[Path]]:
-    """Write the timeline as .otio, CMX 3600 .edl and FCP 7 .xml under edl/; return it and
-    the files that changed."""
+def export_edit(film: Film, takes: dict[str, Take], aaf: bool = False) -> tuple[otio.schema.Timeline, list[Path]]:
+    """Write the timeline as .otio, CMX 3600 .edl and FCP 7 .xml under edl/ (and .aaf when
+    asked: writing AAF is slow, so renders leave it to racines edl); return it and the files
+    that changed."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
     timeline = build_timeline(film, takes, edl_dir)
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
-    aaf = edl_dir / f"{film.slug()}.aaf"
-    if written or not aaf.is_file():  # the AAF follows the text formats (it is binary, not compared)
-        written.append(write_aaf(timeline, aaf))
+    aaf_path = edl_dir / f"{film.slug()}.aaf"
+    if aaf and (written or not aaf_path.is_file()):  # it follows the text formats (binary, not compared)
+        written.append(write_aaf(timeline, aaf_path))
     return timeline, written
 
 

@@ -27,8 +27,6 @@ import numpy as np
 from racines.film.images import fit, fit_point, load_rgb
 from racines.film.model import Film, Shot
 from racines.generators.base import Generator, ease, progress
-from racines.motion.morph import Morph
-from racines.motion.warp import configure_cpu_threads, pick_device
 
 
 class MorphGenerator(Generator):
@@ -36,6 +34,10 @@ class MorphGenerator(Generator):
     version = "2"
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
+        # the engine (and torch) load only when a morph is drawn, not when a cache key is checked
+        from racines.motion.morph import Morph
+        from racines.motion.warp import configure_cpu_threads, pick_device
+
         settings = shot.generator
         w, h = film.width, film.height
         photo = load_rgb(shot.source.path)
