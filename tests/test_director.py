@@ -235,3 +235,12 @@ def test_an_approved_take_of_another_resolution_is_refused_clearly(tiny_project)
     result = run(tiny_project, "render", "--no-review")
     assert result.exit_code == 2 and "s030 (v001) was made at 256x144" in result.output
     assert "approve the new take" in result.output
+
+
+def test_a_render_without_review_keeps_the_review_cache(tiny_project):
+    assert run(tiny_project, "render").exit_code == 0
+    edit(tiny_project / "shots/s030.yaml", "{kind: still}", "{kind: still, seed: 3}")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    edit(tiny_project / "shots/s030.yaml", "seed: 3", "seed: 4")
+    result = run(tiny_project, "render")
+    assert result.exit_code == 0 and "2 piece(s) of the film encoded" in result.output, result.output

@@ -73,15 +73,18 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                       or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces]
     review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
                       for p in pieces] if review else []
-    plan = {"stem": stem, "timecode": start_tc, "master": master_entries, "review": review_entries,
-            "sources": [p.identity() for p in pieces]}
-    outputs = [master_path] + ([review_path] if review else [])
-    state_path = cache / f"{stem}.json"
-    if _unchanged(state_path, plan, outputs):
+    sources = [p.identity() for p in pieces]
+    # master and review each keep their own state, so a render without the review copy
+    # leaves the review's cached pieces alone
+    plans = {"master": {"stem": stem, "timecode": start_tc, "entries": master_entries, "sources": sources}}
+    if review:
+        plans["review"] = {"stem": stem, "timecode": start_tc, "entries": review_entries, "sources": sources}
+    paths = {"master": master_path, "review": review_path}
+    stale = [kind for kind, plan in plans.items() if not _unchanged(cache / f"{stem}.{kind}.json", plan, paths[kind])]
+    if not stale:
         if on_frame:
             on_frame(expected)
         return Deliverables(master_path, review_path if review else None, expected, 0, True)
-
     jobs = []  # (piece, timecode, master file to encode, review file to encode)
     for index, piece in enumerate(pieces):
         wanted = [out_dir / e["file"] for e in (master_entries[index], *review_entries[index:index + 1])
@@ -114,10 +117,12 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                 if on_frame:
                     on_frame(done)
 
-    _join(out_dir, master_entries, master_path, rate, {"timecode": start_tc, "f": "mov"}, "the master")
-    if review:
+    if "master" in stale:
+        _join(out_dir, master_entries, master_path, rate, {"timecode": start_tc, "f": "mov"}, "the master")
+    if "review" in stale:
         _join(out_dir, review_entries, review_path, rate, {"f": "mp4", "movflags": "+faststart"}, "the review copy")
-    write_json(state_path, {**plan, "outputs": {str(p): _stamp(p) for p in outputs}})
+    for kind in stale:
+        write_json(cache / f"{stem}.{kind}.json", {**plans[kind], "output": _stamp(paths[kind])})
     _prune(cache)
     return Deliverables(master_path, review_path if review else None, expected, encoded, False)
 
@@ -219,15 +224,12 @@ def _stamp(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _unchanged(state_path: Path, plan: dict, outputs: list[Path]) -> bool:
+def _unchanged(state_path: Path, plan: dict, output: Path) -> bool:
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if any(state.get(k) != v for k, v in plan.items()):
-        return False
-    recorded = state.get("outputs", {})
-    return all(p.is_file() and recorded.get(str(p)) == _stamp(p) for p in outputs)
+    return all(state.get(k) == v for k, v in plan.items()) and output.is_file() and state.get("output") == _stamp(output)
 
 
 def _prune(cache: Path) -> None:
@@ -238,7 +240,7 @@ def _prune(cache: Path) -> None:
             data = json.loads(state.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        used.update(Path(e["file"]).name for e in data.get("master", []) + data.get("review", []))
+        used.update(Path(e["file"]).name for e in data.get("entries", []))
     for piece in list(cache.glob("*.mov")) + list(cache.glob("*.mp4")):
         if piece.name not in used:
             piece.unlink(missing_ok=True)
