@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from racines.film.schema import CreditsSettings, GeneratorBase
+from racines.film.schema import CreditsSettings, DiffusionBase, GeneratorBase, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,21 @@ class Shot:
     id: str
     file: str                       # project-relative path of the shot file
     frames: int
-    generator: GeneratorBase
+    generator: GeneratorBase | DiffusionBase   # the settings this run renders with (draft or final)
     source: SourcePhoto | None
     dissolve_frames: int = 0        # 0 means a cut into the next shot
     notes: str = ""
     assets: dict[str, Path] = field(default_factory=dict)   # extra images, e.g. a morph target
+    profile: str = "draft"          # the profile this run renders the shot at
+    # the final: block with the draft's prompt, seed and target filled in; None without one.
+    # Kept at any profile so that validation checks it everywhere.
+    final: DiffusionBase | None = None
+    weights: dict[str, Path] = field(default_factory=dict)  # LoRA files, by the path the shot file writes
+
+    @property
+    def renders_final(self) -> bool:
+        """True when this run makes the shot with its diffusion generator."""
+        return self.final is not None and self.generator is self.final
 
     @property
     def kind(self) -> str:
@@ -56,6 +66,8 @@ class Film:
     timecode_start: str
     cut: tuple[str, ...]
     shots: dict[str, Shot]
+    profile: str = "draft"                                   # the film's default (film.yaml)
+    models: dict[str, ModelEntry] = field(default_factory=dict)  # models.yaml; racines.models adds built-ins
 
     @property
     def rate_text(self) -> str:
