@@ -344,10 +344,17 @@ def _load_models(root: Path, problems: list[Problem]) -> dict[str, ModelEntry]:
         return {}
     out = _Collector(root, path, problems)
     data = _read_yaml(path, out)
-    parsed = _validate(ModelsFile, data, out) if data is not None else None
-    if parsed is None:
+    if data is None:
         return {}
-    for name, entry in parsed.models.items():
+    entries = data.get("models", {})
+    if set(data) - {"models"} or not isinstance(entries, dict):
+        _validate(ModelsFile, data, out)
+        return {}
+    models: dict[str, ModelEntry] = {}
+    for name, spec in entries.items():  # one entry at a time, so that each reports its own problems
+        parsed = _validate(ModelsFile, {"models": {name: spec}}, out)
+        models.update(parsed.models if parsed is not None else {})
+    for name, entry in models.items():
         if (entry.repo is None) == (entry.path is None):
             out.add(("models", name), "a model needs exactly one of repo: or path:",
                     "write repo: ORG/NAME (with revision:) for the Hugging Face cache, or path: models/NAME",
@@ -357,7 +364,7 @@ def _load_models(root: Path, problems: list[Problem]) -> dict[str, ModelEntry]:
                 confine_folder(root, entry.path)
             except PathRefused as exc:
                 out.add(("models", name, "path"), str(exc), exc.fix, value=entry.path)
-    return dict(parsed.models)
+    return models
 
 
 def _valid_shot_id(text: str) -> bool:

@@ -71,8 +71,8 @@ class Clip:
 
 
 def nearest_multiples(value: int, multiple: int) -> str:
-    low = max(multiple, value // multiple * multiple)
-    return str(low) if low + multiple == value or low == value else f"{low} or {low + multiple}"
+    low = value // multiple * multiple
+    return f"{low + multiple}" if low == 0 else f"{low} or {low + multiple}"
 
 
 def default_size(film: Film, native: Native, multiple: int, keep_native: bool = False) -> tuple[int, int]:
@@ -118,6 +118,7 @@ class DiffusionGenerator(Generator):
     #: defaults when the model's entry does not say (racines models)
     native: ClassVar[Native] = Native()
     multiple: ClassVar[int] = 16
+    default_multiple: ClassVar[int] = 0  # what default sizes are rounded to, when stricter than the rule
     default_steps: ClassVar[int] = 30
     default_guidance: ClassVar[float] = 5.0
     takes_lora: ClassVar[bool] = True
@@ -155,13 +156,14 @@ class DiffusionGenerator(Generator):
 
     def plan(self, settings, shot: Shot, film: Film) -> Plan:
         native = self.native_of(film, settings)
-        width, height = default_size(film, native, self.multiple, self.keep_native_size)
+        step = max(self.multiple, self.default_multiple)
+        width, height = default_size(film, native, step, self.keep_native_size)
         if settings.width and settings.height:
             width, height = settings.width, settings.height
         elif settings.width or settings.height:  # one side given: the other keeps the film's aspect
             given = settings.width or settings.height
             other = given * (film.height / film.width if settings.width else film.width / film.height)
-            other = max(self.multiple, round(other / self.multiple) * self.multiple)
+            other = max(step, round(other / step) * step)
             width, height = (given, other) if settings.width else (other, given)
         fps = getattr(settings, "fps", None) or native.fps or 24
         count = getattr(settings, "num_frames", None)
@@ -379,6 +381,10 @@ class DiffusionGenerator(Generator):
         except Exception as exc:  # noqa: BLE001 - recorded as this shot's failure; other shots go on
             raise RenderFailed(f"{shot.file}: {self.name} with model '{shot.generator.model}' failed: "
                                f"{type(exc).__name__}: {exc}") from exc
+        yield from self.take_frames(clip, shot, film)
+
+    def take_frames(self, clip: Clip, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+        """The clip as the take's frames: the shot's count at the film's rate and size, uint8."""
         self.report["retime"] = {"model_frames": len(clip.frames), "model_fps": str(clip.fps),
                                  "take_frames": shot.frames, "film_fps": film.rate_text,
                                  "speed": round(speed_of(len(clip.frames), clip.fps, film.rate, shot.frames), 4)}

@@ -90,7 +90,9 @@ class KeyframeGenerator(DiffusionGenerator):
             if family == "FluxImg2ImgPipeline":
                 kwargs["strength"] = settings.strength
             else:
-                kwargs["_auto_resize"] = False  # keep the photograph's framing at the asked size
+                # Kontext makes max_area pixels at height:width's aspect (1024^2 unless told), and would
+                # resize the photograph to its preferred sizes: keep the asked size and framing
+                kwargs.update(max_area=plan.width * plan.height, _auto_resize=False)
             if negative:
                 self.report["negative_prompt_note"] = "FLUX.1 [dev] is guidance-distilled: the negative prompt " \
                                                       "is not used"

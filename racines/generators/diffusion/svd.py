@@ -17,15 +17,19 @@ Runnable example (a model folder saved by ``save_pretrained``; see racines model
     film = load_film("my-film", profile="final")
     clip = get_generator("svd").generate(film.shots["s010"], film)   # float frames (n, h, w, 3)
 
-SVD makes 14 (SVD) or 25 (SVD-XT) frames at 7 fps, sides divisible by 64 (native 1024x576).
+SVD makes 14 (SVD) or 25 (SVD-XT) frames at 7 fps (native 1024x576). Sides must be divisible
+by 8 for the pipeline, and by 8 x 2^(down blocks - 1) for the UNet (64 for SVD), which racines
+reads from the checkpoint's config.
 Its VAE has no tiling: ``decode_chunk_size`` is its memory saver, and the retry after running
 out of memory decodes one frame at a time with the UNet's forward chunking on.
 """
 
 from __future__ import annotations
 
+import json
+
 from racines.film.schema import Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, nearest_multiples
 
 FRAMES = (14, 25)
 
@@ -35,7 +39,8 @@ class SvdGenerator(DiffusionGenerator):
     version = "1"
     accepts = ("StableVideoDiffusionPipeline",)
     native = Native(width=1024, height=576, frames=25, fps=7)
-    multiple = 64
+    multiple = 8            # the pipeline's own rule; the checkpoint's UNet adds its own (64 for SVD)
+    default_multiple = 64
     default_steps = 25
     default_guidance = 3.0
     takes_lora = False
@@ -51,6 +56,16 @@ class SvdGenerator(DiffusionGenerator):
             return [Rejected("min_guidance", settings.min_guidance, "the first frame's guidance exceeds the last's "
                              f"({guidance})", f"use at most {guidance}, or raise guidance")]
         return []
+
+    def model_rejections(self, model, plan: Plan) -> list[Rejected]:
+        try:
+            unet = json.loads((model.folder / "unet" / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        multiple = 8 * 2 ** (len(unet.get("block_out_channels", [0])) - 1)
+        return [Rejected(side, value, f"this checkpoint's UNet needs sides divisible by {multiple}",
+                         f"use {nearest_multiples(value, multiple)}")
+                for side, value in (("width", plan.width), ("height", plan.height)) if value % multiple]
 
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         return dict(image=images["image"], height=plan.height, width=plan.width, num_frames=plan.num_frames,
