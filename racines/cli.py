@@ -20,7 +20,7 @@ import opentimelineio as otio
 from racines import __version__, pipeline
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
-from racines.film.schema import FilmSettings, ShotFile
+from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.reviews import STATUSES, load_review, selected_take, set_status
 from racines.takes.store import TakeStore
 
@@ -52,8 +52,9 @@ class Context:
         self.project = project
         self.debug = debug
 
-    def film(self):
-        return load_film(self.project)
+    def film(self, profile: str | None = None, models: bool = False):
+        """The project at ``profile``; with ``models``, refused unless the models it needs are here."""
+        return pipeline.load(self.project, profile, models)
 
 
 def _share_cpu_cores() -> None:
@@ -96,13 +97,20 @@ def main(click_ctx: click.Context, project: Path, debug: bool) -> None:
     click_ctx.obj = Context(project, debug)
 
 
+PROFILE = click.option(
+    "--profile", type=click.Choice(["draft", "final"]), default=None,
+    help="draft: weightless generators; final: each shot's final: diffusion generator. "
+         "Default: the film's profile: (film.yaml), or a shot's own.")
+
+
 @main.command()
+@PROFILE
 @click.pass_obj
-def validate(ctx: Context) -> None:
-    """Check every shot file and photograph; report all problems at once (exit 2 on any)."""
+def validate(ctx: Context, profile: str | None) -> None:
+    """Check every shot file, photograph and needed model; report all problems at once (exit 2 on any)."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film(profile, models=True)
         shots = film.shots_in_cut()
         total = film.duration()
         duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
@@ -111,6 +119,12 @@ def validate(ctx: Context) -> None:
                    f"{total} frames ({duration}) at {film.rate_text} fps, {film.width}x{film.height}")
         if unconsented:
             click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
+        finals = [s.id for s in shots if s.renders_final]
+        if finals:
+            click.echo(f"final profile: {', '.join(finals)} (their models are here)")
+        for name, shot_ids in sorted(pipeline.missing_final_models(film).items()):
+            click.echo(f"note: --profile final needs model '{name}' ({', '.join(shot_ids)}), not on this "
+                       "machine: racines models says how to get it")
 
     _run(ctx, action)
 
@@ -120,12 +134,14 @@ def validate(ctx: Context) -> None:
 @click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent instead of stopping.")
 @click.option("--no-review", is_flag=True, help="Do not make the H.264 review copy.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@PROFILE
 @click.pass_obj
-def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, quiet: bool) -> None:
+def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, quiet: bool,
+           profile: str | None) -> None:
     """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot)."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film(profile, models=True)
         _share_cpu_cores()
         bars = _Bars(not quiet and sys.stderr.isatty())
         chosen = pipeline.select_shots(film, list(shots)) if shots else None
@@ -248,12 +264,13 @@ def conform(ctx: Context, edited: Path, dry_run: bool) -> None:
 
 @main.command()
 @click.option("--why", is_flag=True, help="Say which inputs changed for stale shots.")
+@PROFILE
 @click.pass_obj
-def status(ctx: Context, why: bool) -> None:
+def status(ctx: Context, why: bool, profile: str | None) -> None:
     """Per shot of the cut: up to date, stale, missing, failed or unconsented."""
 
     def action():
-        states = pipeline.film_status(ctx.film())
+        states = pipeline.film_status(ctx.film(profile))
         for state in states:
             take = f"{state.selected.version} ({state.review})" if state.selected else "-"
             click.echo(f"{state.shot_id:<12} {state.state:<12} {take}")
@@ -335,7 +352,7 @@ def preview(ctx: Context, shot: str, scale: float) -> None:
     """A fast low-resolution draft of SHOT: an MP4 and a contact strip (no take is made)."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film("draft")  # a preview is a draft: seconds, on any machine
         pipeline.select_shots(film, [shot])
         pipeline.consent_gate(film, False, [shot])
         movie, sheet = pipeline.preview_shot(film, shot, scale)
@@ -439,13 +456,37 @@ def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str
 
 
 @main.command()
-@click.argument("which", type=click.Choice(["shot", "film"]), default="shot")
+@click.pass_obj
+def models(ctx: Context) -> None:
+    """List the models shots can name: present or missing, size, licence, and how to get the missing ones."""
+    from racines.models.listing import human_size, model_rows
+
+    def action():
+        film = ctx.film("draft")
+        rows = model_rows(film)
+        width = max(len(row.name) for row in rows)
+        for row in rows:
+            used = f"  used by {', '.join(row.used_by)}" if row.used_by else ""
+            click.echo(f"{row.name:<{width}}  {row.state:<8} {human_size(row.size):>9}  {row.source}{used}")
+            click.echo(f"{'':<{width}}  licence: {row.licence}")
+            if row.note:
+                click.echo(f"{'':<{width}}  {'get it' if row.state == 'missing' else 'note'}: {row.note}")
+        present = sum(row.state == "present" for row in rows)
+        click.echo(f"{present} of {len(rows)} models present; models.yaml at the project root adds or overrides "
+                   "names (repo: + revision:, or path:)")
+
+    _run(ctx, action)
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["shot", "film", "models"]), default="shot")
 def schema(which: str) -> None:
-    """Print the JSON Schema of shot files (default) or of shots/film.yaml."""
-    model = ShotFile if which == "shot" else FilmSettings
+    """Print the JSON Schema of shot files (default), of shots/film.yaml, or of models.yaml."""
+    model = {"shot": ShotFile, "film": FilmSettings, "models": ModelsFile}[which]
     document = model.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["title"] = "racines shot file" if which == "shot" else "racines film settings"
+    document["title"] = {"shot": "racines shot file", "film": "racines film settings",
+                         "models": "racines models.yaml"}[which]
     click.echo(json.dumps(document, indent=2))
 
 

@@ -7,6 +7,7 @@ before :func:`racines.film.loader.load_film` has accepted every shot file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,14 @@ from racines.edit.bundle import write_bundle
 from racines.edit.conform import ConformReport, apply, compare, read_cut
 from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
-from racines.errors import ConsentRefused, Problem, UsageError, ValidationFailed
+from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
+from racines.film.schema import models_of
 from racines.render.deliver import Deliverables, render_timeline
 from racines.generators import get_generator
 from racines.generators.credits import credit_lines
+from racines.generators.diffusion.base import check_final
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
@@ -39,6 +42,28 @@ EDL_DIR = "edl"
 RENDERS_DIR = "renders"
 
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> per-frame callback
+
+
+def load(root: Path, profile: str | None = None, models: bool = False) -> Film:
+    """Load and validate the project for a run at ``profile`` (None: the film's and shots' own),
+    with the generators' rules: a final: block's shapes and, with ``models`` (a render, a
+    validation), the presence of the models the run needs."""
+    return load_film(root, profile, check=functools.partial(check_final, models=models))
+
+
+def missing_final_models(film: Film) -> dict[str, list[str]]:
+    """Models that final: blocks name but this machine lacks, by model name -> shot ids
+    (for a note when validating at the draft profile)."""
+    from racines.models.resolve import ModelMissing, ModelRefused, UnknownModel, entry_of, resolve
+
+    missing: dict[str, list[str]] = {}
+    for shot in film.shots.values():
+        for name in models_of(shot.final) if shot.final is not None and not shot.renders_final else ():
+            try:
+                resolve(name, entry_of(film, name), film.root)
+            except (ModelMissing, ModelRefused, UnknownModel):
+                missing.setdefault(name, []).append(shot.id)
+    return missing
 
 
 def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None = None) -> tuple[Film, list[Shot]]:
@@ -78,17 +103,27 @@ def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None
     store = TakeStore(film.root)
     hashes = HashCache.for_project(film.root)
     ordered = sorted(shot_ids, key=lambda s: film.shots[s].kind == "credits")
-    takes, made = {}, []
+    takes, made, failed = {}, [], {}
     try:
         for shot_id in ordered:
             shot = film.shots[shot_id]
             derived = credits_for(film, store, shot) if shot.kind == "credits" else None
             callback = progress(f"{shot_id} ({shot.kind})", shot.frames) if progress else None
-            takes[shot_id], generated = make_take(film, shot, store, hashes, derived, callback)
+            try:
+                takes[shot_id], generated = make_take(film, shot, store, hashes, derived, callback)
+            except Exception as exc:  # noqa: BLE001 - one shot's failure must not stop the others
+                failed[shot_id] = exc  # make_take recorded it beside the shot's takes
+                continue
             if generated:
                 made.append(shot_id)
     finally:
         hashes.save()
+    if failed:
+        lines = [f"{len(failed)} shot{'s' if len(failed) > 1 else ''} failed; the other takes were made and kept:"]
+        lines += [f"  {shot_id}: " + (str(exc) if isinstance(exc, RacinesError) else f"{type(exc).__name__}: {exc}")
+                  for shot_id, exc in failed.items()]
+        lines.append("    fix: read the error above (racines status --why keeps it), mend the shot, render again")
+        raise RenderFailed("\n".join(lines)) from next(iter(failed.values()))
     return {s: takes[s] for s in shot_ids}, made
 
 

@@ -134,3 +134,49 @@ def decode_frames(path: Path, pix_fmt: str, width: int, height: int) -> list[byt
     size = frame_bytes(width, height, pix_fmt)
     assert len(raw) % size == 0
     return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
+# --- diffusion: tiny random-weight models in a Hugging Face cache layout ------------------
+
+TINY_REPOS = {"svd": "svd", "wan-i2v": "wan-i2v", "wan-flf2v": "wan-flf2v", "ltx": "ltx", "cogvideox": "cogvideox",
+              "sd": "sd", "flux-kontext": "flux-kontext", "lm": "lm"}
+
+TINY_MODELS_YAML = """\
+models:
+  tiny-svd: {repo: racines-tiny/svd, licence: test-only}
+  tiny-wan: {repo: racines-tiny/wan-i2v, licence: test-only}
+  tiny-wan-flf: {repo: racines-tiny/wan-flf2v, licence: test-only}
+  tiny-ltx: {repo: racines-tiny/ltx, licence: test-only}
+  tiny-cog: {repo: racines-tiny/cogvideox, licence: test-only}
+  tiny-sd: {repo: racines-tiny/sd, licence: test-only}
+  tiny-kontext: {repo: racines-tiny/flux-kontext, licence: test-only}
+  tiny-lm: {repo: racines-tiny/lm, licence: test-only, library: transformers}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory) -> Path:
+    """Every tiny pipeline saved once into a Hugging Face cache, which HF_HUB_CACHE points at."""
+    import os
+
+    from racines.generators.diffusion import tiny
+
+    hub = tmp_path_factory.mktemp("hub")
+    for name, repo in TINY_REPOS.items():
+        build = tiny.language_model if name == "lm" else tiny.BUILDERS[name]
+        tiny.into_hf_cache(build(), hub, f"racines-tiny/{repo}")
+    before = os.environ.get("HF_HUB_CACHE")
+    os.environ["HF_HUB_CACHE"] = str(hub)
+    yield hub
+    if before is None:
+        os.environ.pop("HF_HUB_CACHE", None)
+    else:
+        os.environ["HF_HUB_CACHE"] = before
+
+
+def write_diffusion_project(root: Path, shots: dict[str, str], resolution: str = "64x64") -> Path:
+    """A tiny film whose cut is ``shots``, with models.yaml naming the tiny models."""
+    film = f"title: Tiny Final\nframe_rate: 24\nresolution: {resolution}\ncut: [{', '.join(shots)}]\n"
+    write_tiny_project(root, shots, film)
+    (root / "models.yaml").write_text(TINY_MODELS_YAML)
+    return root

@@ -51,14 +51,16 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def fit(image: np.ndarray, width: int, height: int, mode: str = "cover", scale: float = 1.0) -> np.ndarray:
-    """Resize ``image`` to ``width*scale`` x ``height*scale``, cropping ('cover') or letterboxing ('contain')."""
+    """Resize ``image`` to ``width*scale`` x ``height*scale``, cropping ('cover') or letterboxing ('contain').
+
+    The result keeps the image's dtype (float frames may overshoot [0, 1] slightly where upscaled)."""
     out_w, out_h = round(width * scale), round(height * scale)
     src_h, src_w = image.shape[:2]
     ratio = max(out_w / src_w, out_h / src_h) if mode == "cover" else min(out_w / src_w, out_h / src_h)
     new_w, new_h = max(1, round(src_w * ratio)), max(1, round(src_h * ratio))
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    canvas = np.zeros((out_h, out_w, 3), dtype=np.uint8)
+    canvas = np.zeros((out_h, out_w, 3), dtype=image.dtype)  # uint8 photographs, float model frames
     if mode == "cover":
         x0, y0 = (new_w - out_w) // 2, (new_h - out_h) // 2
         canvas[:] = resized[y0 : y0 + out_h, x0 : x0 + out_w]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import typing
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,27 @@ from pydantic import BaseModel, ValidationError
 from racines.errors import Problem, ValidationFailed
 from racines.film.images import NotAnImage, check_image
 from racines.film.model import Film, Shot, SourcePhoto
-from racines.film.paths import PathRefused, confine, project_relative
+from racines.film.paths import PathRefused, confine, confine_folder, project_relative
 from racines.film.schema import (
+    DRAFT_KINDS,
+    FINAL_KINDS,
     SHOT_ID_PATTERN,
+    DiffusionBase,
     Dissolve,
     FilmSettings,
+    KeyframeSpec,
+    ModelEntry,
+    ModelsFile,
     MorphSettings,
     ShotFile,
     parse_duration_text,
 )
 
 FILM_FILE = "film.yaml"
+MODELS_FILE = "models.yaml"  # at the project root, beside shots/
+
+#: a check that knows the generators: (shot, film) -> [(location under the shot file, message, value, fix)]
+ShotCheck = Callable[[Shot, Film], list[tuple[tuple, str, Any, str]]]
 SMPTE_RATES = (
     Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
     Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
@@ -126,10 +137,11 @@ def _fix_for(error: dict, model: type[BaseModel]) -> str:
             "remove it or correct its spelling (racines schema lists the allowed keys)"
     if kind == "missing":
         return f"add '{error['loc'][-1]}:' (racines schema describes it)"
+    kinds = ", ".join(FINAL_KINDS if error["loc"][:1] == ("final",) else DRAFT_KINDS)
     if kind == "union_tag_invalid":
-        return "set generator.kind to one of: still, kenburns, morph, credits"
+        return f"set {error['loc'][0]}.kind to one of: {kinds}"
     if kind == "union_tag_not_found":
-        return "add 'kind:' (one of: still, kenburns, morph, credits)"
+        return f"add 'kind:' (one of: {kinds})"
     return TYPE_FIXES.get(kind, "see racines schema for the expected form")
 
 
@@ -306,8 +318,12 @@ def frames_of(value: int | str, rate: Fraction) -> int:
     return math.floor(exact + Fraction(1, 2))
 
 
-def load_film(root: Path | str) -> Film:
-    """Read and check the whole project; raise :class:`ValidationFailed` listing every problem."""
+def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | None = None) -> Film:
+    """Read and check the whole project; raise :class:`ValidationFailed` listing every problem.
+
+    ``profile`` ('draft' or 'final') overrides the film's and the shots' own for this run.
+    ``check`` adds the generators' own rules (shapes, models), located like every other problem.
+    """
     root = Path(root).resolve()
     shots_dir = root / "shots"
     problems: list[Problem] = []
@@ -322,6 +338,8 @@ def load_film(root: Path | str) -> Film:
     film_data = _read_yaml(shots_dir / FILM_FILE, film_out)
     settings = _validate(FilmSettings, film_data, film_out) if film_data is not None else None
     rate, size, timecode = _film_values(settings, film_out)
+    models = _load_models(root, problems)
+    film_profile = settings.profile if settings is not None else "draft"
 
     shot_files = sorted(p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE)
     shots: dict[str, Shot] = {}
@@ -338,7 +356,8 @@ def load_film(root: Path | str) -> Film:
         parsed = _validate(ShotFile, data, out) if data is not None else None
         collectors[shot_id] = out
         if parsed is not None and rate is not None:
-            shot = _resolve_shot(root, path, shot_id, parsed, rate, out)
+            shot = _resolve_shot(root, path, shot_id, parsed, rate, out,
+                                 profile or parsed.profile or film_profile)
             if shot is not None:
                 shots[shot_id] = shot
 
@@ -348,10 +367,47 @@ def load_film(root: Path | str) -> Film:
         for shot in shots.values():
             _check_trim(shot, settings.handles, collectors[shot.id])
         _check_cut(cut, shot_files, shots, collectors, film_out)
+    film = None
+    if settings is not None and rate is not None and size is not None:
+        film = Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
+                    timecode_start=timecode, cut=cut, shots=shots, profile=film_profile, models=models,
+                    handles=settings.handles)
+        for shot in shots.values() if check is not None else ():
+            for loc, message, value, fix in check(shot, film):
+                collectors[shot.id].add(loc, message, fix, value=value)
     if problems:
         raise ValidationFailed(problems)
-    return Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
-                timecode_start=timecode, cut=cut, shots=shots, handles=settings.handles)
+    return film
+
+
+def _load_models(root: Path, problems: list[Problem]) -> dict[str, ModelEntry]:
+    """The project's models.yaml (optional): names for model folders and Hugging Face repos."""
+    path = root / MODELS_FILE
+    if not path.is_file():
+        return {}
+    out = _Collector(root, path, problems)
+    data = _read_yaml(path, out)
+    if data is None:
+        return {}
+    entries = data.get("models", {})
+    if set(data) - {"models"} or not isinstance(entries, dict):
+        _validate(ModelsFile, data, out)
+        return {}
+    models: dict[str, ModelEntry] = {}
+    for name, spec in entries.items():  # one entry at a time, so that each reports its own problems
+        parsed = _validate(ModelsFile, {"models": {name: spec}}, out)
+        models.update(parsed.models if parsed is not None else {})
+    for name, entry in models.items():
+        if (entry.repo is None) == (entry.path is None):
+            out.add(("models", name), "a model needs exactly one of repo: or path:",
+                    "write repo: ORG/NAME (with revision:) for the Hugging Face cache, or path: models/NAME",
+                    value={k: v for k, v in entry.model_dump().items() if k in ("repo", "path") and v})
+        elif entry.path is not None:
+            try:
+                confine_folder(root, entry.path)
+            except PathRefused as exc:
+                out.add(("models", name, "path"), str(exc), exc.fix, value=entry.path)
+    return models
 
 
 def _valid_shot_id(text: str) -> bool:
@@ -405,7 +461,7 @@ def _parse_resolution(value: str | list[int]) -> tuple[int, int]:
 
 
 def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: Fraction,
-                  out: _Collector) -> Shot | None:
+                  out: _Collector, profile: str) -> Shot | None:
     ok = True
     frames = frames_of(parsed.duration, rate)
     if frames < 1:
@@ -451,11 +507,20 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
             out.add(("generator", "hold_start"), f"the holds ({holds} frames) leave no frame for the morph "
                     f"in a {frames}-frame shot", "shorten hold_start/hold_end or lengthen the shot", value=holds)
             ok = False
+    generator, final, weights = parsed.generator, None, {}
+    if parsed.final is not None:
+        final = _merged_final(parsed)
+        final_assets = _final_assets(root, path, final, out)
+        weights = _lora_files(root, path, final, out)
+        if final_assets is None or weights is None:
+            ok = False
+        elif profile == "final":
+            generator, assets = final, final_assets
     if not ok:
         return None
-    return Shot(id=shot_id, file=out.file, frames=frames, generator=parsed.generator, source=source,
-                dissolve_frames=dissolve, notes=parsed.notes, assets=assets,
-                trim_head=parsed.trim.head, trim_tail=parsed.trim.tail)
+    return Shot(id=shot_id, file=out.file, frames=frames, generator=generator, source=source,
+                dissolve_frames=dissolve, notes=parsed.notes, assets=assets, profile=profile,
+                final=final, weights=weights, trim_head=parsed.trim.head, trim_tail=parsed.trim.tail)
 
 
 def _check_trim(shot: Shot, handles: int, out: _Collector) -> None:
@@ -466,6 +531,58 @@ def _check_trim(shot: Shot, handles: int, out: _Collector) -> None:
     if shot.shown < 1:
         out.add(("trim",), f"the trims leave nothing of this {shot.frames}-frame shot",
                 "reduce trim.head and trim.tail", value={"head": shot.trim_head, "tail": shot.trim_tail})
+
+
+INHERITED = ("prompt", "negative_prompt", "seed")
+
+
+def _merged_final(parsed: ShotFile) -> DiffusionBase:
+    """The final: block with what it leaves unset taken from the draft: prompt, negative prompt and seed,
+    and a morph's target. A keyframe mapping as target inherits them in turn from the final block."""
+    draft, final = parsed.generator, parsed.final
+    update = {name: getattr(draft, name) for name in INHERITED if getattr(final, name) is None}
+    if "target" in type(final).model_fields and final.target is None and isinstance(draft, MorphSettings):
+        update["target"] = draft.target
+    merged = final.model_copy(update=update)
+    target = getattr(merged, "target", None)
+    if isinstance(target, KeyframeSpec):
+        inherited = {name: getattr(merged, name) for name in INHERITED if getattr(target, name) is None}
+        merged = merged.model_copy(update={"target": target.model_copy(update=inherited)})
+    return merged
+
+
+def _final_assets(root: Path, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
+    target = getattr(final, "target", None)
+    if not isinstance(target, str):
+        return {}
+    image = _checked_image(root, path, target, ("final", "target"), out)
+    return None if image is None else {"target": image}
+
+
+def _lora_files(root: Path, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
+    """The LoRA files of the final block (and of a keyframe target), confined to the project."""
+    found, ok = {}, True
+    places = [(("final",), final)]
+    if isinstance(getattr(final, "target", None), KeyframeSpec):
+        places.append((("final", "target"), final.target))
+    for loc, settings in places:
+        for index, lora in enumerate(settings.lora):
+            where = (*loc, "lora", index, "path")
+            try:
+                weights = confine(root, path.parent, lora.path)
+            except PathRefused as exc:
+                fix = exc.fix if "photograph" not in exc.fix else \
+                    "copy the LoRA file into the project (e.g. loras/) and point to it from there"
+                out.add(where, str(exc), fix, value=lora.path)
+                ok = False
+                continue
+            if weights.suffix != ".safetensors":
+                out.add(where, "LoRA weights must be a .safetensors file (pickle files can run code)",
+                        "convert it to safetensors, or use the .safetensors release of this LoRA", value=lora.path)
+                ok = False
+                continue
+            found[lora.path] = weights
+    return found if ok else None
 
 
 def _checked_image(root: Path, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:

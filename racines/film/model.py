@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from racines.film.schema import CreditsSettings, GeneratorBase
+from racines.film.schema import CreditsSettings, DiffusionBase, GeneratorBase, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -27,18 +27,28 @@ class Shot:
     id: str
     file: str                       # project-relative path of the shot file
     frames: int                     # frames generated for the shot (handles excluded)
-    generator: GeneratorBase
+    generator: GeneratorBase | DiffusionBase   # the settings this run renders with (draft or final)
     source: SourcePhoto | None
     dissolve_frames: int = 0        # 0 means a cut into the next shot
     notes: str = ""
     assets: dict[str, Path] = field(default_factory=dict)   # extra images, e.g. a morph target
     trim_head: int = 0              # frames the cut leaves out at the start (negative: into the handle)
     trim_tail: int = 0
+    profile: str = "draft"          # the profile this run renders the shot at
+    # the final: block with the draft's prompt, seed and target filled in; None without one.
+    # Kept at any profile so that validation checks it everywhere.
+    final: DiffusionBase | None = None
+    weights: dict[str, Path] = field(default_factory=dict)  # LoRA files, by the path the shot file writes
 
     @property
     def shown(self) -> int:
         """Frames of the shot the cut shows, dissolves included."""
         return self.frames - self.trim_head - self.trim_tail
+
+    @property
+    def renders_final(self) -> bool:
+        """True when this run makes the shot with its diffusion generator."""
+        return self.final is not None and self.generator is self.final
 
     @property
     def kind(self) -> str:
@@ -64,6 +74,8 @@ class Film:
     cut: tuple[str, ...]
     shots: dict[str, Shot]
     handles: int = 8
+    profile: str = "draft"                                   # the film's default (film.yaml)
+    models: dict[str, ModelEntry] = field(default_factory=dict)  # models.yaml; racines.models adds built-ins
 
     @property
     def drop_frame(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 
@@ -42,3 +43,28 @@ def confine(root: Path, base_dir: Path, text: str) -> Path:
 
 def project_relative(root: Path, path: Path) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment at call time as huggingface_hub does."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def confine_folder(root: Path, text: str) -> Path:
+    """A model folder: relative to the project and inside it, or absolute inside the HF cache.
+
+    The folder need not exist yet (a missing model is reported when a shot needs it).
+    """
+    if "://" in text or text.startswith("file:"):
+        raise PathRefused("URLs are not allowed", "give a folder relative to the project, e.g. models/NAME")
+    root = root.resolve()
+    cache = hf_cache_dir().resolve()
+    candidate = (root / text).resolve()  # an absolute text replaces root here
+    if candidate.is_relative_to(root) or candidate.is_relative_to(cache):
+        return candidate
+    raise PathRefused(f"the folder is neither inside the project {root} nor inside the Hugging Face cache {cache}",
+                      "move the model folder under the project (e.g. models/NAME) or use repo: with the HF cache")

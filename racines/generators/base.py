@@ -43,9 +43,22 @@ class Generator:
         for _ in range(handles if frame is not None else 0):
             yield frame
 
-    def describe(self) -> str:
-        return f"racines {self.name} {self.version} (no model weights)" if not self.models else \
-            f"racines {self.name} {self.version} with {', '.join(self.models)}"
+    def key_extra(self, shot: Shot, film: Film, hashes) -> dict[str, object]:
+        """Named cache-key inputs of this generator's own (model revisions, LoRA files...)."""
+        return {}
+
+    def models_for(self, shot: Shot, film: Film) -> list[str]:
+        """The models that make this shot, as exactly as known (repo@commit), for the manifest."""
+        return list(self.models)
+
+    def provenance(self) -> dict:
+        """What the last :meth:`frames` call decided at run time (device, prompts...), for the manifest."""
+        return {}
+
+    def describe(self, models: list[str] | None = None) -> str:
+        models = list(self.models) if models is None else models
+        return f"racines {self.name} {self.version} (no model weights)" if not models else \
+            f"racines {self.name} {self.version} with {', '.join(models)}"
 
 
 def ease(t: np.ndarray | float, curve: str) -> np.ndarray | float:

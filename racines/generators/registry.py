@@ -17,6 +17,12 @@ _BUILTIN = {
     "kenburns": "racines.generators.kenburns:KenBurnsGenerator",
     "morph": "racines.generators.morph:MorphGenerator",
     "credits": "racines.generators.credits:CreditsGenerator",
+    "svd": "racines.generators.diffusion.svd:SvdGenerator",
+    "wan-i2v": "racines.generators.diffusion.wan:WanI2VGenerator",
+    "wan-flf2v": "racines.generators.diffusion.wan:WanFLF2VGenerator",
+    "ltx": "racines.generators.diffusion.ltx:LtxGenerator",
+    "cogvideox": "racines.generators.diffusion.cogvideox:CogVideoXGenerator",
+    "keyframe": "racines.generators.diffusion.keyframe:KeyframeGenerator",
 }
 
 

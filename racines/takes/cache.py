@@ -1,7 +1,8 @@
 """The cache key of a shot: a hash of everything that changes its pixels, and nothing else.
 
 The key is computed from named inputs (the photograph's bytes, each generator setting, the
-generator's version, the film's size and rate, the libraries that shape the pixels...). The
+generator's version, the film's size and rate, the libraries that shape the pixels, and what a
+generator adds of its own: the profile, model revisions, LoRA files...). The
 inputs are kept in each take's manifest, so ``racines status --why`` can name the ones that
 changed. The title, the notes and the shot's place in the cut are not inputs.
 """
@@ -16,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from racines.film.model import Film, Shot
+from racines.film.schema import pixel_settings
 from racines.takes.atomic import write_json
 
 #: bump when the take's media format changes, so that every take is made again
@@ -83,12 +85,13 @@ def key_inputs(shot: Shot, film: Film, generator, hashes: HashCache, extra: obje
     }
     for name, path in sorted(shot.assets.items()):
         inputs[f"{name} image"] = hashes.sha256(path)
-    for field, value in shot.generator.model_dump(mode="json").items():
+    for field, value in pixel_settings(shot.generator).items():
         inputs[f"generator.{field}"] = value
     for package in generator.libraries:
         inputs[f"library {package}"] = library_version(package)
     if extra is not None:
         inputs["derived"] = extra
+    inputs.update(generator.key_extra(shot, film, hashes))
     return inputs
 
 

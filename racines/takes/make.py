@@ -80,6 +80,9 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         samples[len(samples) // 2][1].save(staging / THUMBNAIL_NAME, quality=88)
         contact_strip(samples).save(staging / CONTACT_NAME, quality=88)
         manifest["timings"] = {"generate_and_encode_s": round(time.perf_counter() - started, 3)}
+        generation = generator.provenance()
+        if generation:
+            manifest["generation"] = generation  # device, precision, prompts as written and enhanced...
         return manifest
 
     try:
@@ -95,7 +98,7 @@ def embedded_provenance(manifest: dict) -> dict[str, str]:
     """Tags for the take's media. The whole provenance also goes in the standard ``comment``
     tag, which a plain remux keeps; the ``racines_*`` keys need ``-movflags use_metadata_tags``."""
     provenance = {k: manifest[k] for k in ("shot", "take", "cache_key", "source", "generator", "software",
-                                           "machine", "created", "film")}
+                                           "machine", "created", "film", "profile")}
     tags = {"title": f"{manifest['shot']} {manifest['take']}", "racines_shot": manifest["shot"],
             "racines_take": manifest["take"], "racines_cache_key": manifest["cache_key"],
             "comment": "racines provenance " + json.dumps(provenance, sort_keys=True, ensure_ascii=False)}
@@ -106,6 +109,7 @@ def embedded_provenance(manifest: dict) -> dict[str, str]:
 
 
 def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name) -> dict:
+    models = generator.models_for(shot, film)
     source = None
     if shot.source:
         source = {"photo": shot.source.relpath, "sha256": inputs["photo"],
@@ -126,8 +130,9 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
         "source": source,
         "assets": {name: {"path": path.relative_to(film.root).as_posix(), "sha256": inputs[f"{name} image"]}
                    for name, path in shot.assets.items()},
-        "generator": {"name": generator.name, "version": generator.version, "models": list(generator.models),
-                      "description": generator.describe(), "settings": shot.generator.model_dump(mode="json")},
+        "profile": shot.profile,
+        "generator": {"name": generator.name, "version": generator.version, "models": models,
+                      "description": generator.describe(models), "settings": shot.generator.model_dump(mode="json")},
         "media": {"editorial": media_name, "lossless": LOSSLESS_NAME, "reel": reel,
                   "thumbnail": THUMBNAIL_NAME, "contact_sheet": CONTACT_NAME,
                   "timecode_start": TAKE_TIMECODE, "codec": "prores_ks HQ yuv422p10le bt709"},
@@ -138,7 +143,7 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
 
 def _software() -> dict:
     found = {"racines": __version__, "python": sys.version.split()[0], "ffmpeg": ffmpeg_version()}
-    for package in ("numpy", "opencv-python-headless", "pillow", "torch", "diffusers"):
+    for package in ("numpy", "opencv-python-headless", "pillow", "torch", "diffusers", "transformers"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

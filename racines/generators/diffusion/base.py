@@ -1,0 +1,401 @@
+"""What every diffusion generator shares: shape rules, the generation plan, model resolution,
+the cache-key inputs, and the path from a pipeline's float frames to the take's frames.
+
+A generator module (svd.py, wan.py...) declares its family's rules and defaults and turns a
+plan into the pipeline's call arguments; everything else happens here, the same way for all:
+
+    plan (size, frames, fps) -> check_inputs -> resolve and check the model -> load (cached)
+      -> call with a CPU-seeded generator, retried once in a lower-memory mode after an OOM
+      -> float frames (:meth:`DiffusionGenerator.generate`) -> retime, fit, quantise (:meth:`frames`)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from racines.errors import RacinesError, RenderFailed
+from racines.film.images import fit, load_rgb
+from racines.film.model import Film, Shot
+from racines.film.schema import DiffusionBase, KeyframeSpec, Native, models_of
+from racines.generators.base import Generator
+from racines.generators.diffusion.timing import conform, speed_of, to_uint8
+from racines.models.resolve import (
+    ModelMissing,
+    ModelRefused,
+    ResolvedModel,
+    UnknownModel,
+    entry_of,
+    fingerprint,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One input a pipeline cannot take: the field under ``final:``, its value, why, and the fix."""
+
+    field: str
+    value: Any
+    message: str
+    fix: str
+
+
+class InputsRejected(ValueError):
+    def __init__(self, rejected: list[Rejected]):
+        self.rejected = list(rejected)
+        super().__init__("; ".join(f"{r.field}: {r.message} (got {r.value!r}); fix: {r.fix}" for r in rejected))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the pipeline is asked to make, before the take's retiming and resizing."""
+
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+
+
+@dataclass
+class Clip:
+    frames: np.ndarray   # float32 (n, h, w, 3) in [0, 1]: the pipeline's output, before quantisation
+    fps: Fraction        # the rate the model made them at
+
+
+def nearest_multiples(value: int, multiple: int) -> str:
+    low = value // multiple * multiple
+    return f"{low + multiple}" if low == 0 else f"{low} or {low + multiple}"
+
+
+def default_size(film: Film, native: Native, multiple: int, keep_native: bool = False) -> tuple[int, int]:
+    """The model's native size when it has the film's aspect (or ``keep_native``); else its native
+    area at the film's aspect. Sides are rounded to the model's multiple."""
+    aspect = film.width / film.height
+    if native.width and native.height:
+        if keep_native or abs(native.width / native.height - aspect) / aspect < 0.02:
+            return native.width, native.height
+        area = native.width * native.height
+    else:
+        area = film.width * film.height
+    width = max(multiple, round(math.sqrt(area * aspect) / multiple) * multiple)
+    height = max(multiple, round(math.sqrt(area / aspect) / multiple) * multiple)
+    return width, height
+
+
+def photograph(shot: Shot, width: int, height: int) -> Image.Image:
+    """The archive photograph, cropped to fill the generation size."""
+    return Image.fromarray(fit(load_rgb(shot.source.path), width, height, "cover"))
+
+
+def last_frame(settings, plan: Plan, shot: Shot, film: Film, report: dict) -> Image.Image | None:
+    """The target as the clip's last frame: the shot's target image, or a keyframe made from the
+    photograph by prompt (its own pipeline runs first, at this clip's size)."""
+    target = getattr(settings, "target", None)
+    if target is None:
+        return None
+    if isinstance(target, KeyframeSpec):
+        from racines.generators.diffusion.keyframe import make_keyframe
+
+        image, report["keyframe"] = make_keyframe(target, shot, film, plan.width, plan.height)
+        return image
+    return Image.fromarray(fit(load_rgb(shot.assets["target"]), plan.width, plan.height, "cover"))
+
+
+class DiffusionGenerator(Generator):
+    """A generator that runs a diffusers pipeline on a model resolved through :mod:`racines.models`."""
+
+    libraries = ("numpy", "opencv-python-headless", "pillow", "torch", "diffusers", "transformers")
+    #: pipeline classes (model_index.json ``_class_name``) whose folders this generator loads
+    accepts: ClassVar[tuple[str, ...]]
+    #: defaults when the model's entry does not say (racines models)
+    native: ClassVar[Native] = Native()
+    multiple: ClassVar[int] = 16
+    default_multiple: ClassVar[int] = 0  # what default sizes are rounded to, when stricter than the rule
+    default_steps: ClassVar[int] = 30
+    default_guidance: ClassVar[float] = 5.0
+    takes_lora: ClassVar[bool] = True
+    takes_prompt: ClassVar[bool] = True
+    frames_rule: ClassVar[str] = ""     # e.g. "4k+1" (shown in messages)
+    keep_native_size: ClassVar[bool] = False  # default to the native size even at another aspect
+
+    def __init__(self):
+        self.report: dict[str, Any] = {}
+
+    # --- shapes --------------------------------------------------------------------------
+
+    def valid_frames(self, count: int) -> bool:
+        return True
+
+    def frames_for(self, needed: int, most: int | None) -> int:
+        """The smallest valid frame count from ``needed`` up, kept within ``most`` (the model's own)."""
+        up = next((n for n in range(max(1, needed), needed + 64) if self.valid_frames(n)), None)
+        limit = most or up or needed
+        if up is not None and up <= limit:
+            return up
+        return next(n for n in range(limit, 0, -1) if self.valid_frames(n))
+
+    def frames_fix(self, count: int) -> str:
+        below = next((n for n in range(count, 0, -1) if self.valid_frames(n)), None)
+        above = next((n for n in range(count, count + 64) if self.valid_frames(n)), None)
+        return "use " + " or ".join(str(n) for n in (below, above) if n)
+
+    def native_of(self, film: Film, settings) -> Native:
+        try:
+            entry = entry_of(film, settings.model).native
+        except UnknownModel:
+            entry = Native()
+        return Native(**{k: getattr(entry, k) or getattr(self.native, k) for k in Native.model_fields})
+
+    def plan(self, settings, shot: Shot, film: Film) -> Plan:
+        native = self.native_of(film, settings)
+        step = max(self.multiple, self.default_multiple)
+        width, height = default_size(film, native, step, self.keep_native_size)
+        if settings.width and settings.height:
+            width, height = settings.width, settings.height
+        elif settings.width or settings.height:  # one side given: the other keeps the film's aspect
+            given = settings.width or settings.height
+            other = given * (film.height / film.width if settings.width else film.width / film.height)
+            other = max(step, round(other / step) * step)
+            width, height = (given, other) if settings.width else (other, given)
+        fps = getattr(settings, "fps", None) or native.fps or 24
+        count = getattr(settings, "num_frames", None)
+        if count is None:
+            needed = math.ceil((shot.frames - 1) * Fraction(fps) / film.rate) + 1
+            count = self.frames_for(needed, native.frames)
+        return Plan(width, height, count, fps)
+
+    def check_inputs(self, settings, plan: Plan) -> None:
+        """Raise :class:`InputsRejected` naming every input this pipeline cannot take."""
+        rejected = []
+        for side, value in (("width", plan.width), ("height", plan.height)):
+            if value % self.multiple:
+                rejected.append(Rejected(side, value, f"{self.name} needs sides divisible by {self.multiple}",
+                                         f"use {nearest_multiples(value, self.multiple)}"))
+        if not self.valid_frames(plan.num_frames):
+            rejected.append(Rejected("num_frames", plan.num_frames, f"{self.name} makes {self.frames_rule} frames",
+                                     self.frames_fix(plan.num_frames)))
+        if settings.lora and not self.takes_lora:
+            rejected.append(Rejected("lora", [lora.path for lora in settings.lora],
+                                     f"{self.name} pipelines cannot load LoRA adapters", "remove lora:"))
+        rejected += self.family_rejections(settings, plan)
+        if rejected:
+            raise InputsRejected(rejected)
+
+    def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
+        return []
+
+    def model_rejections(self, model: ResolvedModel, plan: Plan) -> list[Rejected]:
+        """Rules that depend on the checkpoint itself (read from its config files)."""
+        return []
+
+    # --- validation (racines validate, and before any work in a render) ---------------------
+
+    def check_shot(self, shot: Shot, film: Film, models: bool = True) -> list[tuple[tuple, str, Any, str]]:
+        """Problems of the shot's final: block as (location, message, value, fix). With ``models``,
+        the presence of its models too, when this run renders the shot at the final profile."""
+        settings = shot.final
+        found = []
+        named = self._model_names(settings)
+        for loc, name, library in named:
+            try:
+                entry = entry_of(film, name)
+            except UnknownModel as exc:
+                found.append((loc, "no model of this name", name,
+                              f"add it to models.yaml, or use one of: {', '.join(exc.known)}"))
+                continue
+            if entry.library != library:
+                found.append((loc, f"'{name}' is a {entry.library} model; this needs a {library} one", name,
+                              "name a model of the right kind (racines models lists them)"))
+        if found:
+            return found
+        for prefix, generator, part in self._parts(settings):
+            try:
+                generator.check_inputs(part, generator.plan(part, shot, film))
+            except InputsRejected as exc:
+                found += [((*prefix, *r.field.split(".")), r.message, r.value, r.fix) for r in exc.rejected]
+        if shot.renders_final and models:
+            for loc, name, _ in named:
+                try:
+                    model = resolve(name, entry_of(film, name), film.root)
+                except (ModelMissing, ModelRefused) as exc:
+                    found.append((loc, str(exc), name, exc.fix))
+                    continue
+                owner = self._owner(settings, loc)
+                if owner is not None and model.kind not in owner.accepts:
+                    found.append((loc, f"the folder holds a {model.kind}; {owner.name} needs one of "
+                                  f"{', '.join(owner.accepts)}", name, "name a model made for this kind"))
+                elif owner is not None:
+                    part = next(p for prefix, g, p in self._parts(settings) if (*prefix, "model") == loc)
+                    prefix = loc[:-1]
+                    found += [((*prefix, *r.field.split(".")), r.message, r.value, r.fix)
+                              for r in owner.model_rejections(model, owner.plan(part, shot, film))]
+        return found
+
+    def _model_names(self, settings) -> list[tuple[tuple, str, str]]:
+        """(location, model name, library) of every model the block uses."""
+        names = []
+        for prefix, _, part in self._parts(settings):
+            names.append(((*prefix, "model"), part.model, "diffusers"))
+            if part.enhance_prompt:
+                names.append(((*prefix, "enhance_prompt"), part.enhance_prompt, "transformers"))
+        return names
+
+    def _parts(self, settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
+        """The block itself and a keyframe target inside it, each with the generator that runs it."""
+        parts = [(("final",), self, settings)]
+        target = getattr(settings, "target", None)
+        if isinstance(target, KeyframeSpec):
+            from racines.generators.diffusion.keyframe import KeyframeGenerator
+
+            parts.append((("final", "target"), KeyframeGenerator(), target))
+        return parts
+
+    def _owner(self, settings, loc: tuple) -> DiffusionGenerator | None:
+        if loc[-1] != "model":
+            return None
+        return next(generator for prefix, generator, _ in self._parts(settings) if (*prefix, "model") == loc)
+
+    # --- cache key and provenance --------------------------------------------------------
+
+    def key_extra(self, shot: Shot, film: Film, hashes) -> dict[str, object]:
+        extra: dict[str, object] = {"profile": shot.profile}
+        for name in models_of(shot.generator):
+            try:
+                extra[f"model {name}"] = fingerprint(resolve(name, entry_of(film, name), film.root), hashes.sha256)
+            except (ModelMissing, ModelRefused, UnknownModel) as exc:
+                extra[f"model {name}"] = f"unavailable: {exc}"
+        for text, path in sorted(shot.weights.items()):
+            extra[f"lora {text}"] = hashes.sha256(path)
+        return extra
+
+    def models_for(self, shot: Shot, film: Film) -> list[str]:
+        found = []
+        for name in models_of(shot.generator):
+            try:
+                found.append(resolve(name, entry_of(film, name), film.root).source)
+            except (ModelMissing, ModelRefused, UnknownModel):
+                found.append(name)
+        return found
+
+    def describe(self, models: list[str] | None = None) -> str:
+        # credits name the models without their commits
+        return super().describe([m.split("@")[0] for m in (models or [])])
+
+    def provenance(self) -> dict:
+        return dict(self.report)
+
+    # --- generation ----------------------------------------------------------------------
+
+    def pipeline_class(self, model: ResolvedModel) -> str:
+        return self.accepts[0]
+
+    def prepare(self, settings, plan: Plan, shot: Shot, film: Film) -> dict:
+        """The images the pipeline is given, made before it loads (a keyframe target runs its own
+        pipeline first, so the two never sit in memory together)."""
+        return {"image": photograph(shot, plan.width, plan.height)}
+
+    def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
+        """The pipeline's arguments for this plan (images, prompts, sizes, steps, guidance...)."""
+        raise NotImplementedError
+
+    def output(self, result) -> np.ndarray:
+        return np.asarray(result.frames[0], dtype=np.float32)
+
+    def lower_memory(self, pipe, kwargs: dict, loading) -> list[str]:
+        """Change the pipeline or ``kwargs`` in place to use less memory; say what changed."""
+        from racines.generators.diffusion import runtime
+
+        return runtime.lower_memory(pipe, loading)
+
+    def model(self, film: Film, settings) -> ResolvedModel:
+        model = resolve(settings.model, entry_of(film, settings.model), film.root)
+        if model.kind not in self.accepts:
+            raise ModelRefused(f"the model '{settings.model}' holds a {model.kind}",
+                               f"{self.name} needs one of {', '.join(self.accepts)}")
+        return model
+
+    def run(self, settings, plan: Plan, shot: Shot, film: Film) -> np.ndarray:
+        """Load (or reuse) the pipeline and call it: the float frames, shape (n, h, w, 3)."""
+        from racines.generators.diffusion import runtime
+        from racines.generators.diffusion.prompts import enhance
+
+        on = runtime.device()
+        model = self.model(film, settings)
+        rejected = self.model_rejections(model, plan)
+        if rejected:
+            raise InputsRejected(rejected)
+        self.pipeline_name = self.pipeline_class(model)
+        prompt, negative = settings.prompt or "", settings.negative_prompt or ""
+        report = {"model": model.source, "pipeline": self.pipeline_name, "prompt": prompt}
+        images = self.prepare(settings, plan, shot, film)
+        if settings.enhance_prompt and self.takes_prompt:
+            enhancer = resolve(settings.enhance_prompt, entry_of(film, settings.enhance_prompt), film.root)
+            prompt = enhance(prompt, enhancer, on)
+            report.update(prompt_enhanced=prompt, prompt_enhancer=enhancer.source)
+        loading = runtime.Loading(
+            pipeline=self.pipeline_name, model=model, dtype=runtime.dtype_for(settings.precision, on),
+            device=on, loras=tuple((str(shot.weights[lora.path]), lora.scale) for lora in settings.lora),
+            offload=settings.memory.offload, vae_tiling=settings.memory.vae_tiling)
+        loaded = runtime.load(loading)
+        kwargs = self.call_kwargs(settings, plan, images, prompt, negative)
+        started = time.perf_counter()
+
+        def call():
+            kwargs["generator"] = runtime.seeded(settings.seed)  # fresh noise for a retry too
+            return self.output(loaded.pipe(**kwargs))
+
+        frames, retried = runtime.run_with_retry(call, lambda: self.lower_memory(loaded.pipe, kwargs, loading))
+        report.update(device=on, dtype=str(loading.dtype).replace("torch.", ""), seed=settings.seed,
+                      call={k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
+                      memory=loaded.notes + retried, load_s=loaded.seconds,
+                      denoise_and_decode_s=round(time.perf_counter() - started, 3))
+        if not self.takes_prompt:
+            report["prompt_note"] = f"{self.name} takes no text prompt; the prompt is kept for the record only"
+        self.report.setdefault("runs", []).append(report)
+        return frames
+
+    def generate(self, shot: Shot, film: Film) -> Clip:
+        """The pipeline's float frames for this shot, before retiming, resizing and quantisation."""
+        settings = shot.generator
+        plan = self.plan(settings, shot, film)
+        self.check_inputs(settings, plan)
+        self.report = {"plan": asdict(plan)}
+        frames = self.run(settings, plan, shot, film)
+        return Clip(frames=frames, fps=Fraction(plan.fps))
+
+    def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
+        try:
+            clip = self.generate(shot, film)
+        except (RacinesError, KeyboardInterrupt):
+            raise
+        except (ModelMissing, ModelRefused) as exc:
+            raise RenderFailed(f"{shot.file}: final.model: {exc}\n    fix: {exc.fix}") from exc
+        except Exception as exc:  # noqa: BLE001 - recorded as this shot's failure; other shots go on
+            raise RenderFailed(f"{shot.file}: {self.name} with model '{shot.generator.model}' failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        yield from self.take_frames(clip, shot, film)
+
+    def take_frames(self, clip: Clip, shot: Shot, film: Film) -> Iterator[np.ndarray]:
+        """The clip as the take's frames: the shot's count at the film's rate and size, uint8."""
+        self.report["retime"] = {"model_frames": len(clip.frames), "model_fps": str(clip.fps),
+                                 "take_frames": shot.frames, "film_fps": film.rate_text,
+                                 "speed": round(speed_of(len(clip.frames), clip.fps, film.rate, shot.frames), 4)}
+        for frame in conform(clip.frames, clip.fps, film.rate, shot.frames, film.width, film.height):
+            yield to_uint8(frame)
+
+
+def check_final(shot: Shot, film: Film, models: bool = True) -> list[tuple[tuple, str, Any, str]]:
+    """The loader's hook: the rules of the shot's final: block (see :meth:`DiffusionGenerator.check_shot`)."""
+    if shot.final is None:
+        return []
+    from racines.generators.registry import get_generator
+
+    return get_generator(shot.final.kind).check_shot(shot, film, models)

@@ -1,0 +1,69 @@
+"""CogVideoX image-to-video: the photograph comes alive, guided by the prompt.
+
+Example (shot file)::
+
+    generator: {kind: kenburns, prompt: the wind moves through the orchard, seed: 11}
+    final:
+      kind: cogvideox
+      model: cogvideox-5b-i2v    # racines models: THUDM/CogVideoX-5b-I2V
+      steps: 50
+      guidance: 6.0
+
+Runnable example::
+
+    from racines.film.loader import load_film
+    from racines.generators import get_generator
+    film = load_film("my-film", profile="final")
+    clip = get_generator("cogvideox").generate(film.shots["s040"], film)   # float frames
+
+CogVideoX makes 8k+1 frames (5B-I2V: 49 at 8 fps; 1.5: 81 at 16 fps), sides divisible by 16.
+A checkpoint with learned positional embeddings (CogVideoX-5b-I2V) renders only its own size
+(720x480); racines reads this from the model's config and says so at validation.
+"""
+
+from __future__ import annotations
+
+import json
+
+from racines.film.schema import Native
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+
+
+class CogVideoXGenerator(DiffusionGenerator):
+    name = "cogvideox"
+    version = "1"
+    accepts = ("CogVideoXImageToVideoPipeline",)
+    native = Native(width=720, height=480, frames=49, fps=8)
+    multiple = 16
+    default_steps = 50
+    default_guidance = 6.0
+    frames_rule = "8k+1"
+    keep_native_size = True  # 5B-I2V renders only 720x480; the take crops it to the film's aspect
+
+    def valid_frames(self, count: int) -> bool:
+        return count % 8 == 1
+
+    def model_rejections(self, model, plan: Plan) -> list[Rejected]:
+        try:
+            transformer = json.loads((model.folder / "transformer" / "config.json").read_text(encoding="utf-8"))
+            vae = json.loads((model.folder / "vae" / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if not transformer.get("use_learned_positional_embeddings"):
+            return []
+        scale = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+        size = (transformer["sample_width"] * scale, transformer["sample_height"] * scale)
+        if (plan.width, plan.height) == size:
+            return []
+        return [Rejected("width", f"{plan.width}x{plan.height}", f"this checkpoint renders only {size[0]}x{size[1]} "
+                         "(learned positional embeddings)", f"set width: {size[0]} and height: {size[1]}")]
+
+    def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
+        kwargs = dict(image=images["image"], prompt=prompt, negative_prompt=negative, height=plan.height,
+                      width=plan.width, num_frames=plan.num_frames,
+                      num_inference_steps=settings.steps or self.default_steps,
+                      guidance_scale=settings.guidance if settings.guidance is not None else self.default_guidance,
+                      use_dynamic_cfg=settings.use_dynamic_cfg, output_type="np")
+        if settings.max_sequence_length:
+            kwargs["max_sequence_length"] = settings.max_sequence_length
+        return kwargs

@@ -1,0 +1,120 @@
+"""The floral counterpart of a photograph, made from it by prompt: image-to-image (Stable
+Diffusion 1.5, SDXL, FLUX.1) or instruction editing (FLUX.1 Kontext), chosen by the model's
+pipeline class. As a shot, the keyframe is held as a still; as a ``target:`` of ``wan-flf2v`` or
+``ltx``, it becomes the clip's last frame.
+
+Example (shot file)::
+
+    generator: {kind: still, prompt: a portrait made of jasmine flowers, seed: 5}
+    final:
+      kind: keyframe
+      model: sdxl                # or sd1.5, flux-dev (image-to-image), flux-kontext (editing)
+      strength: 0.65             # image-to-image: 0 keeps the photograph, 1 ignores it
+      lora: [{path: loras/pressed_flowers.safetensors, scale: 0.8}]
+
+    # or inside a morph's final block:
+    final:
+      kind: wan-flf2v
+      target: {model: flux-kontext, prompt: "turn her scarf into jasmine flowers", guidance: 2.5}
+
+Runnable example::
+
+    from racines.film.loader import load_film
+    from racines.generators import get_generator
+    film = load_film("my-film", profile="final")
+    clip = get_generator("keyframe").generate(film.shots["s050"], film)   # one float frame
+
+Sides must be divisible by 16. Image-to-image runs ``int(steps * strength)`` denoising steps,
+so ``steps * strength`` must reach 1.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from racines.film.images import fit
+from racines.film.model import Film, Shot
+from racines.film.schema import Native
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.timing import to_uint8
+
+#: model_index.json class -> the pipeline that makes a keyframe from a photograph with its weights
+FAMILIES = {
+    "StableDiffusionPipeline": "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionImg2ImgPipeline": "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionXLPipeline": "StableDiffusionXLImg2ImgPipeline",
+    "StableDiffusionXLImg2ImgPipeline": "StableDiffusionXLImg2ImgPipeline",
+    "FluxPipeline": "FluxImg2ImgPipeline",
+    "FluxImg2ImgPipeline": "FluxImg2ImgPipeline",
+    "FluxKontextPipeline": "FluxKontextPipeline",
+}
+DEFAULTS = {  # steps, guidance
+    "StableDiffusionImg2ImgPipeline": (30, 7.5),
+    "StableDiffusionXLImg2ImgPipeline": (30, 7.0),
+    "FluxImg2ImgPipeline": (28, 3.5),
+    "FluxKontextPipeline": (28, 2.5),
+}
+
+
+class KeyframeGenerator(DiffusionGenerator):
+    name = "keyframe"
+    version = "1"
+    accepts = tuple(FAMILIES)
+    native = Native(width=1024, height=1024, frames=1, fps=1)
+    multiple = 16
+
+    def pipeline_class(self, model) -> str:
+        return FAMILIES[model.kind]
+
+    def plan(self, settings, shot: Shot, film: Film) -> Plan:
+        plan = super().plan(settings, shot, film)
+        return Plan(plan.width, plan.height, 1, 1)
+
+    def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
+        steps = settings.steps or DEFAULTS["StableDiffusionImg2ImgPipeline"][0]
+        if settings.strength * steps < 1:
+            return [Rejected("strength", settings.strength, f"image-to-image runs int(steps x strength) steps, "
+                             f"none at {steps} steps", f"use a strength of at least {1 / steps:.3f}, or more steps")]
+        return []
+
+    def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
+        family = self.pipeline_name
+        steps, guidance = DEFAULTS[family]
+        kwargs = dict(image=images["image"], prompt=prompt, num_inference_steps=settings.steps or steps,
+                      guidance_scale=settings.guidance if settings.guidance is not None else guidance,
+                      output_type="np")
+        if family.startswith("StableDiffusion"):
+            kwargs.update(negative_prompt=negative, strength=settings.strength)  # size: the image's own
+        else:
+            kwargs.update(height=plan.height, width=plan.width)
+            if family == "FluxImg2ImgPipeline":
+                kwargs["strength"] = settings.strength
+            else:
+                # Kontext makes max_area pixels at height:width's aspect (1024^2 unless told), and would
+                # resize the photograph to its preferred sizes: keep the asked size and framing
+                kwargs.update(max_area=plan.width * plan.height, _auto_resize=False)
+            if negative:
+                self.report["negative_prompt_note"] = "FLUX.1 [dev] is guidance-distilled: the negative prompt " \
+                                                      "is not used"
+        if settings.max_sequence_length:
+            kwargs["max_sequence_length"] = settings.max_sequence_length
+        return kwargs
+
+    def output(self, result):
+        import numpy as np
+
+        return np.asarray(result.images, dtype=np.float32)
+
+
+def make_keyframe(spec, shot: Shot, film: Film, width: int, height: int) -> tuple[Image.Image, dict]:
+    """A keyframe for a clip of ``width`` x ``height`` (a ``target:`` mapping); and its report."""
+    generator = KeyframeGenerator()
+    plan = generator.plan(spec, shot, film)
+    if not (spec.width or spec.height):
+        plan = Plan(width, height, 1, 1)  # the clip's size, so the last frame matches the first
+    generator.check_inputs(spec, plan)
+    frames = generator.run(spec, plan, shot, film)
+    still = to_uint8(frames[0])
+    if still.shape[:2] != (height, width):
+        still = fit(still, width, height, "cover")
+    return Image.fromarray(still), generator.provenance()

@@ -1,0 +1,174 @@
+"""Where and how diffusion pipelines run.
+
+* device: CUDA when present (``RACINES_DEVICE`` overrides), else the CPU;
+* precision: bfloat16 on CUDA, float32 on the CPU (``precision:`` in the shot overrides);
+* attention: PyTorch's scaled-dot-product attention (SDPA), diffusers' default processors;
+* seeds: a CPU ``torch.Generator``, so a seed gives the same noise on any machine;
+* loading: offline (``HF_HUB_OFFLINE``, ``local_files_only``), safetensors only, from the folder
+  :mod:`racines.models` resolved and checked; the last pipeline is kept for the next shot;
+* memory: model/sequential CPU offload (CUDA only: diffusers raises without an accelerator),
+  VAE tiling, and one retry in a lower-memory mode after running out of memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Before diffusers or transformers are imported anywhere: nothing is ever fetched from the Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+
+from racines.models.resolve import ResolvedModel  # noqa: E402
+
+PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def device() -> str:
+    chosen = os.environ.get("RACINES_DEVICE")
+    if chosen:
+        return chosen
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def dtype_for(precision: str, on: str) -> torch.dtype:
+    if precision == "auto":
+        return torch.bfloat16 if on.startswith("cuda") else torch.float32
+    return PRECISIONS[precision]
+
+
+def seeded(seed: int) -> torch.Generator:
+    """Noise drawn on the CPU is the same on every machine (diffusers moves it to the device)."""
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+@dataclass(frozen=True)
+class Loading:
+    """Everything that decides the state of a loaded pipeline (the cache key of :func:`load`)."""
+
+    pipeline: str                              # diffusers class name
+    model: ResolvedModel
+    dtype: torch.dtype
+    device: str
+    loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale)
+    offload: str = "none"
+    vae_tiling: bool = False
+
+
+@dataclass
+class Loaded:
+    pipe: object
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+_last: tuple[Loading, Loaded] | None = None
+
+
+def load(spec: Loading) -> Loaded:
+    """The pipeline for ``spec``, reusing the one loaded for the previous shot when it is the same."""
+    global _last
+    if _last is not None and _last[0] == spec:
+        return _last[1]
+    release()
+    import diffusers
+
+    started = time.perf_counter()
+    cls = getattr(diffusers, spec.pipeline)
+    kwargs = {"dtype": spec.dtype, "use_safetensors": True, "local_files_only": True}
+    if spec.model.entry.variant:
+        kwargs["variant"] = spec.model.entry.variant
+    pipe = cls.from_pretrained(str(spec.model.folder), **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    if spec.loras:
+        _apply_loras(pipe, spec.loras)
+    notes = place(pipe, spec.device, spec.offload)
+    if spec.vae_tiling:
+        notes += vae_tiling(pipe)
+    loaded = Loaded(pipe, notes, round(time.perf_counter() - started, 3))
+    _last = (spec, loaded)
+    return loaded
+
+
+def _apply_loras(pipe, loras: tuple[tuple[str, float], ...]) -> None:
+    if not hasattr(pipe, "load_lora_weights"):
+        raise ValueError(f"{type(pipe).__name__} cannot load LoRA adapters")
+    names = []
+    for index, (path, _) in enumerate(loras):
+        name = f"racines_{index}"
+        pipe.load_lora_weights(path, adapter_name=name)  # a .safetensors file, checked by the loader
+        names.append(name)
+    pipe.set_adapters(names, adapter_weights=[scale for _, scale in loras])
+
+
+def place(pipe, on: str, offload: str) -> list[str]:
+    """Move the pipeline to the device, or offload it. Offload needs CUDA: diffusers raises
+    'requires accelerator' on a machine without one, so there it is skipped and said."""
+    if offload != "none":
+        if on.startswith("cuda") and torch.cuda.is_available():
+            if offload == "model":
+                pipe.enable_model_cpu_offload()
+            else:
+                pipe.enable_sequential_cpu_offload()
+            return [f"{offload} CPU offload"]
+        pipe.to(on)
+        return [f"{offload} offload skipped: it needs a CUDA GPU (diffusers raises without one)"]
+    pipe.to(on)
+    return []
+
+
+def vae_tiling(pipe) -> list[str]:
+    vae = getattr(pipe, "vae", None)
+    try:
+        vae.enable_tiling()
+    except (AttributeError, NotImplementedError):
+        # SVD's temporal decoder has no tiling: its memory saver is decode_chunk_size
+        return [f"{type(vae).__name__} has no tiling"]
+    return ["VAE tiling"]
+
+
+def release() -> None:
+    """Forget the cached pipeline and give its memory back."""
+    global _last
+    _last = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_with_retry(call: Callable[[], object], lower: Callable[[], list[str]]) -> tuple[object, list[str]]:
+    """Run ``call``; after an out-of-memory error, free memory, switch to a lower-memory mode with
+    ``lower()`` (which returns what it changed) and run once more. A second failure propagates."""
+    try:
+        return call(), []
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+        if not out_of_memory(exc):
+            raise
+    global _last
+    _last = None  # the pipeline's state is about to change: never reuse it as loaded
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    notes = ["out of memory: retried with " + (", ".join(lower()) or "the same settings")]
+    return call(), notes
+
+
+def lower_memory(pipe, spec: Loading) -> list[str]:
+    """The lower-memory mode for a retry: model offload (CUDA only) and VAE tiling."""
+    changes = []
+    if spec.offload == "none" and spec.device.startswith("cuda") and torch.cuda.is_available():
+        pipe.enable_model_cpu_offload()
+        changes.append("model CPU offload")
+    changes += [n for n in vae_tiling(pipe) if n == "VAE tiling"]
+    return changes
