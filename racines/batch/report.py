@@ -287,12 +287,13 @@ def _shot_card(shot: dict, summary: dict, page_dir: Path, root: Path) -> str:
     parts += ["</div>", "<div>", f'<h3>{_e(sid)}<span class="chip">{_e(state)}</span></h3>']
     meta = [shot["kind"], f"{shot['frames']} frames"]
     if take:
+        in_cut = shot["cut_uses"] == take["version"]
         if state == "made":
-            meta.append(f"made {take['version']}")
-        if shot["cut_uses"] == take["version"]:
+            meta.append(f"made {take['version']}" + (", in the cut" if in_cut else ""))
+        elif in_cut:
             older = state in ("failed", "blocked", "interrupted")
             meta.append(f"the cut uses {take['version']}" + (" (an older take)" if older else ""))
-        elif shot["cut_uses"]:
+        if not in_cut and shot["cut_uses"]:
             meta.append(f"the cut keeps the approved {shot['cut_uses']}")
     if shot["attempts"]:
         meta.append(f"{shot['attempts']} attempt{'s' if shot['attempts'] != 1 else ''}, {_duration(shot['seconds'])}")
@@ -301,8 +302,9 @@ def _shot_card(shot: dict, summary: dict, page_dir: Path, root: Path) -> str:
     if shot["host"]:
         meta.append(f"on {shot['host']}")
     parts.append(f'<p class="meta">{" · ".join(_e(m) for m in meta)}</p>')
-    if shot["reasons"] and shot["before"] != "up to date":
-        parts.append(f'<p class="why">{_e(shot["before"])}: {_e("; ".join(shot["reasons"]))}</p>')
+    if shot["reasons"] and (shot["before"] != "up to date" or state == "blocked"):
+        label = {"blocked": "Waiting", "unconsented": "Left out"}.get(state, "Why it ran")
+        parts.append(f'<p class="why"><strong>{label}:</strong> {_e("; ".join(shot["reasons"]))}</p>')
     if shot["error"]:
         excerpt = "\n".join(shot["error"].strip().splitlines()[-12:])
         parts.append(f'<pre class="error">{_e(excerpt)}</pre>')
