@@ -85,6 +85,7 @@ def test_nothing_is_redone_and_one_change_makes_one_take(tiny_project):
     assert "start " not in again.output and "film: unchanged" in again.output
     assert master.stat().st_mtime_ns == stamp
     assert summary(tiny_project)["outcome"] == "nothing to do"
+    assert {(s["state"], s["made_earlier"]) for s in summary(tiny_project)["shots"]} == {("made", True)}
 
     shot = tiny_project / "shots/s030.yaml"
     shot.write_text(shot.read_text().replace("{kind: still}", "{kind: still, seed: 3}"))
