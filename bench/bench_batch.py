@@ -8,6 +8,8 @@
 Each batch is a separate `racines batch` process, timed from start to exit, so the Ray
 figure includes starting Ray. Runs are interleaved and repeated; the best time of each
 configuration is kept, which is the fairest figure on a machine shared with other work.
+The mean number of the batch's runnable threads is sampled from /proc: when one process
+already keeps more threads runnable than there are cores, a second one cannot add much.
 
     .venv/bin/python bench/bench_batch.py [--size 1280x720] [--repeat 2] [--write-results]
 """
@@ -42,18 +44,59 @@ def demo_copy(folder: Path, size: str | None) -> Path:
     return root
 
 
-def one_batch(args: list[str], size: str | None) -> float:
+def one_batch(args: list[str], size: str | None) -> tuple[float, float]:
+    """Seconds from start to exit, and the mean number of the batch's threads (its worker and
+    ffmpeg processes included) that wanted a CPU: above the core count, the CPU is saturated."""
     with tempfile.TemporaryDirectory(prefix="racines-bench-batch-") as folder:
         root = demo_copy(Path(folder), size)
         # a throwaway local Ray instance: no token file written to the home folder
         env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "racines.cli", "--project", str(root), "batch", *args],
-                              env=env, capture_output=True, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(root), "batch", *args],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        demand = _Demand(process.pid)
+        while process.poll() is None:
+            demand.sample()
+            time.sleep(0.02)
         elapsed = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.exit(f"batch {' '.join(args)} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return elapsed
+        output = process.stdout.read()
+        if process.returncode != 0:
+            sys.exit(f"batch {' '.join(args)} failed (exit {process.returncode}):\n{output}")
+        return elapsed, demand.mean()
+
+
+class _Demand:
+    """Samples the states of a process tree's threads in /proc (Linux): runnable ones count.
+    Ray's worker processes are not children of the batch, so they are not counted."""
+
+    def __init__(self, pid: int):
+        self.pid, self.samples, self.runnable = pid, 0, 0
+
+    def _tree(self) -> list[int]:
+        pids, frontier = [self.pid], [self.pid]
+        while frontier:
+            try:
+                children = Path(f"/proc/{frontier.pop()}/task").glob("*/children")
+                found = [int(c) for path in children for c in path.read_text().split()]
+            except OSError:
+                found = []
+            pids += found
+            frontier += found
+        return pids
+
+    def sample(self) -> None:
+        count = 0
+        for pid in self._tree():
+            for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+                try:
+                    count += stat.read_text().rsplit(") ", 1)[1].startswith("R")
+                except (OSError, IndexError):
+                    pass
+        self.samples += 1
+        self.runnable += count
+
+    def mean(self) -> float:
+        return self.runnable / self.samples if self.samples else float("nan")
 
 
 def cpu_model() -> str:
@@ -87,16 +130,20 @@ def main() -> None:
     configs = {k: v for k, v in CONFIGS.items() if not (args.skip_ray and k.startswith("ray"))}
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in configs}
+    demand: dict[str, list[float]] = {name: [] for name in configs}
     for round_ in range(args.repeat):
         for name, options in configs.items():
-            elapsed = one_batch(options, args.size)
+            elapsed, runnable = one_batch(options, args.size)
             times[name].append(elapsed)
-            print(f"round {round_ + 1}: {name}: {elapsed:.1f} s", flush=True)
+            demand[name].append(runnable)
+            print(f"round {round_ + 1}: {name}: {elapsed:.1f} s, {runnable:.1f} runnable threads on average",
+                  flush=True)
     load_after = os.getloadavg()
     best = {name: min(values) for name, values in times.items()}
     speedup = best["local, 1 process"] / best["local, 2 processes"]
     lines = [f"- demo film ({args.size or '1280x720'}, 9 shots, 1002 frames), from scratch, best of {args.repeat}:"]
-    lines += [f"  - {name}: {best[name]:.1f} s (runs: {', '.join(f'{t:.1f}' for t in times[name])})" for name in configs]
+    lines += [f"  - {name}: {best[name]:.1f} s (runs: {', '.join(f'{t:.1f}' for t in times[name])}; "
+              f"runnable threads: {', '.join(f'{d:.1f}' for d in demand[name])})" for name in configs]
     lines.append(f"- 2 local processes against 1: **{speedup:.2f}x** (target >= 1.6x)")
     if "ray, 2 CPUs" in best:
         overhead = best["ray, 2 CPUs"] / best["local, 2 processes"] - 1

@@ -85,6 +85,7 @@ def test_nothing_is_redone_and_one_change_makes_one_take(tiny_project):
     assert "start " not in again.output and "film: unchanged" in again.output
     assert master.stat().st_mtime_ns == stamp
     assert summary(tiny_project)["outcome"] == "nothing to do"
+    assert {(s["state"], s["made_earlier"]) for s in summary(tiny_project)["shots"]} == {("made", True)}
 
     shot = tiny_project / "shots/s030.yaml"
     shot.write_text(shot.read_text().replace("{kind: still}", "{kind: still, seed: 3}"))
@@ -135,7 +136,10 @@ def test_sigterm_stops_the_workers_and_says_so_in_the_dailies(tiny_project):
     assert process.stdout.readline().startswith("batch: ")
     assert process.stdout.readline().startswith("start ")
     process.send_signal(signal.SIGTERM)  # what cron's timeout or systemd sends
-    output = process.communicate(timeout=60)[0]
+    try:
+        output = process.communicate(timeout=60)[0]
+    finally:
+        process.kill()  # a hung batch must not outlive the test
     assert process.returncode == 130, output
     assert "interrupted; nothing half-written was kept" in output
     done = summary(tiny_project)
@@ -197,6 +201,7 @@ def test_consent_stops_the_batch_unless_unconsented_shots_are_skipped(tiny_proje
     skipped = batch(tiny_project, "--skip-unconsented")
     assert skipped.exit_code == 0, skipped.output
     shots = {s["shot_id"]: s for s in summary(tiny_project)["shots"]}
+    assert list(shots) == ["s010", "s020", "s030", "s040"]  # in the order of the cut
     assert shots["s030"]["state"] == "unconsented" and shots["s030"]["take"] is None
     assert {shots[s]["state"] for s in ("s010", "s020", "s040")} == {"made"}
     assert summary(tiny_project)["film"]["frames"] == 24 + 24 + 12 - 6 - 4

@@ -172,5 +172,7 @@ def test_sigkill_at_five_points_then_rerun(together, tmp_path):
     assert versions(root) == {shot: ["v001"] for shot in CUT}  # no finished take was made twice
     assert len(made) == len(set(made)), made
     assert not list((root / "renders").rglob(".*partial*"))
+    summary = json.loads(next((root / "renders/dailies").glob("*/summary.json")).read_text())
+    assert {s["state"] for s in summary["shots"]} == {"made"}  # the night's work, across the killed runs
     for name in OUTPUTS:
         assert framemd5(root / "renders" / name) == expected[name], name

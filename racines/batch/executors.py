@@ -76,6 +76,9 @@ def _worker_main(results, film: Film, task: ShotTask, gpu: str | None, parent: i
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu     # one GPU per worker, before anything touches CUDA
     results.send(run_shot(film, task))
     results.close()
+    # leave now: the take and its log are complete, and a thread a generator's library left
+    # running must not keep the worker (and the batch that joins it) alive
+    os._exit(0)
 
 
 class LocalExecutor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -77,10 +78,15 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
     slug = film.slug() if film else "film"
     for shot_id, record in records.items():
         selected = selected_take(store, load_review(root, shot_id))
-        # the take made tonight is the one to look at, even when the cut keeps an approved one
-        take = next((t for t in store.takes(shot_id) if t.version == record.version), selected)
+        log = context.folder / LOGS / f"{shot_id}.log"
         entry = {**asdict(record), "seconds": round(record.seconds, 2), "take": None, "log": None,
-                 "cut_uses": selected.version if selected else None}
+                 "cut_uses": selected.version if selected else None, "made_earlier": False}
+        earlier = _made_earlier(log) if record.state == "up to date" else None
+        if earlier and any(t.version == earlier[0] for t in store.takes(shot_id)):
+            # made by a batch of the same day that was killed or ran before: the night's work
+            entry.update(state="made", version=earlier[0], seconds=earlier[1], made_earlier=True)
+        # the take made tonight is the one to look at, even when the cut keeps an approved one
+        take = next((t for t in store.takes(shot_id) if t.version == entry["version"]), selected)
         if take is not None:
             media = take.manifest.get("media", {})
             entry["take"] = {"version": take.version, "folder": _rel(root, take.folder),
@@ -88,7 +94,6 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
                              "thumbnail": _existing(root, take.folder / media.get("thumbnail", "thumbnail.jpg")),
                              "contact_sheet": _existing(root, take.folder / media.get("contact_sheet", "contact.jpg")),
                              "media": _existing(root, take.media)}
-        log = context.folder / LOGS / f"{shot_id}.log"
         entry["log"] = _rel(root, log) if log.is_file() else None
         if shot_id in times:
             entry["record_in_s"], entry["record_out_s"] = (round(float(t), 3) for t in times[shot_id])
@@ -115,6 +120,18 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
                  "log": _rel(root, film_log) if film_log.is_file() else None},
         "shots": shots,
     }
+
+
+MADE_LINE = re.compile(r" made (v\d{3,}) in ([0-9.]+) s: ")
+
+
+def _made_earlier(log: Path) -> tuple[str, float] | None:
+    """The take a worker last reported made in the shot's log of the day, and its time."""
+    try:
+        found = MADE_LINE.findall(log.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return (found[-1][0], float(found[-1][1])) if found else None
 
 
 def _existing(root: Path, path: Path) -> str | None:
@@ -287,22 +304,27 @@ def _shot_card(shot: dict, summary: dict, page_dir: Path, root: Path) -> str:
     parts += ["</div>", "<div>", f'<h3>{_e(sid)}<span class="chip">{_e(state)}</span></h3>']
     meta = [shot["kind"], f"{shot['frames']} frames"]
     if take:
+        in_cut = shot["cut_uses"] == take["version"]
         if state == "made":
-            meta.append(f"made {take['version']}")
-        if shot["cut_uses"] == take["version"]:
+            meta.append(f"made {take['version']}" + (" by an earlier batch today" if shot["made_earlier"] else "")
+                        + (", in the cut" if in_cut else ""))
+        elif in_cut:
             older = state in ("failed", "blocked", "interrupted")
             meta.append(f"the cut uses {take['version']}" + (" (an older take)" if older else ""))
-        elif shot["cut_uses"]:
+        if not in_cut and shot["cut_uses"]:
             meta.append(f"the cut keeps the approved {shot['cut_uses']}")
     if shot["attempts"]:
         meta.append(f"{shot['attempts']} attempt{'s' if shot['attempts'] != 1 else ''}, {_duration(shot['seconds'])}")
+    elif shot["made_earlier"]:
+        meta.append(_duration(shot["seconds"]))
     if shot["peak_gpu_bytes"]:
         meta.append(f"peak GPU memory {_gib(shot['peak_gpu_bytes'])}")
     if shot["host"]:
         meta.append(f"on {shot['host']}")
     parts.append(f'<p class="meta">{" · ".join(_e(m) for m in meta)}</p>')
-    if shot["reasons"] and shot["before"] != "up to date":
-        parts.append(f'<p class="why">{_e(shot["before"])}: {_e("; ".join(shot["reasons"]))}</p>')
+    if shot["reasons"] and (shot["before"] != "up to date" or state == "blocked"):
+        label = {"blocked": "Waiting", "unconsented": "Left out"}.get(state, "Why it ran")
+        parts.append(f'<p class="why"><strong>{label}:</strong> {_e("; ".join(shot["reasons"]))}</p>')
     if shot["error"]:
         excerpt = "\n".join(shot["error"].strip().splitlines()[-12:])
         parts.append(f'<pre class="error">{_e(excerpt)}</pre>')

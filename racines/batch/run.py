@@ -38,8 +38,8 @@ from racines.errors import ExitCode, RacinesError
 from racines.film.loader import load_film
 from racines.film.model import Film
 from racines.takes.identity import machine
-from racines.takes.reviews import load_review, selected_take
 from racines.takes.atomic import sweep_partials
+from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import TakeStore
 
 DAILIES_DIR = Path("renders") / "dailies"
@@ -145,6 +145,7 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
         try:
             film = load_film(root)
             film, context.profile_note = film_for_profile(film, options.profile)
+            cut = film.cut  # the dailies list every shot of the cut, unconsented ones included
             film, skipped = pipeline.consent_gate(film, options.skip_unconsented)
             plan = make_plan(film)
             executor = make_executor(options.executor, options.jobs, options.address)
@@ -154,20 +155,24 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
             echo(f"dailies: {(folder / report.INDEX).relative_to(root)}")
             raise
         try:
-            return _run(film, skipped, plan, executor, options, context, echo, stop)
+            return _run(film, cut, skipped, plan, executor, options, context, echo, stop)
         finally:
             executor.close()
 
 
-def _run(film: Film, skipped, plan: Plan, executor, options: BatchOptions, context: report.Context,
-         echo: Echo, stop: StopOnSignal) -> BatchResult:
+def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, options: BatchOptions,
+         context: report.Context, echo: Echo, stop: StopOnSignal) -> BatchResult:
     root, logs = film.root, context.folder / report.LOGS
-    records = {s.id: ShotRecord(s.id, s.kind, s.frames, "unconsented", [f"consent is '{s.source.consent}' for "
-                                f"{s.source.contributor}: left out of the film"], state="unconsented")
-               for s in skipped}
-    for shot_id in film.cut:
-        state = plan.states[shot_id]
+    left_out = {shot.id: shot for shot in skipped}
+    records = {}
+    for shot_id in cut:
         shot = film.shots[shot_id]
+        if shot_id in left_out:
+            records[shot_id] = ShotRecord(shot_id, shot.kind, shot.frames, "unconsented", [
+                f"consent is '{shot.source.consent}' for {shot.source.contributor}: left out of the film"],
+                state="unconsented")
+            continue
+        state = plan.states[shot_id]
         records[shot_id] = ShotRecord(shot_id, shot.kind, shot.frames, state.state, list(state.reasons),
                                       state="up to date" if state.state == "up to date" else "pending")
     context.executor = executor.describe()
