@@ -303,8 +303,13 @@ def provenance(ctx: Context, shot: str, as_json: bool) -> None:
         if source:
             lines += [f"photograph   {source['photo']} sha256 {source['sha256'][:16]}...",
                       f"contributor  {source['contributor']} (consent: {source['consent']}; credit: {source['credit']})"]
-        lines += [f"generator    {generator.get('description', generator['name'])}",
+        runs = manifest.get("generation", {}).get("runs", [])
+        enhanced = [run["prompt_enhanced"] for run in runs if run.get("prompt_enhanced")]
+        lines += [f"generator    {generator.get('description', generator['name'])}"
+                  f" (profile {manifest.get('profile', 'draft')})",
+                  *(f"model        {run['model']} ({run['pipeline']}, {run['device']} {run['dtype']})" for run in runs),
                   f"prompt       {settings.get('prompt') or '-'}",
+                  *(f"  enhanced   {text}" for text in enhanced),
                   f"negative     {settings.get('negative_prompt') or '-'}",
                   f"seed         {settings.get('seed')}",
                   "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),

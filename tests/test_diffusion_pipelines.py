@@ -161,6 +161,9 @@ def test_keyframe_target_and_prompt_enhancement_are_kept_in_the_manifest(tmp_pat
     keyframe = generation["keyframe"]["runs"][0]
     assert keyframe["pipeline"] == "StableDiffusionImg2ImgPipeline" and keyframe["model"].startswith("racines-tiny/sd@")
     assert keyframe["prompt"] == "a portrait of jasmine flowers"
+    printed = CliRunner().invoke(main, ["--project", str(root), "provenance", "s010"]).output
+    assert "(profile final)" in printed and f"  enhanced   {run['prompt_enhanced']}" in printed
+    assert "model        racines-tiny/ltx@" in printed and "(LTXConditionPipeline, cpu float32)" in printed
 
 
 def test_out_of_memory_is_retried_once_in_a_lower_memory_mode(project, monkeypatch):
