@@ -292,6 +292,12 @@ class DiffusionGenerator(Generator):
     def pipeline_class(self, model: ResolvedModel) -> str:
         return self.accepts[0]
 
+    def steps(self, settings) -> int:
+        return settings.steps or self.default_steps
+
+    def guidance(self, settings) -> float:
+        return settings.guidance if settings.guidance is not None else self.default_guidance
+
     def prepare(self, settings, plan: Plan, shot: Shot, film: Film) -> dict:
         """The images the pipeline is given, made before it loads (a keyframe target runs its own
         pipeline first, so the two never sit in memory together)."""
