@@ -18,7 +18,8 @@ import opentimelineio as otio
 from racines import __version__, pipeline
 from racines.errors import ExitCode, RacinesError
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
-from racines.takes.reviews import STATUSES, load_review, selected_take, set_status
+from racines.takes.cache import HashCache
+from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore
 
 
@@ -205,7 +206,7 @@ def takes(ctx: Context, shot: str) -> None:
         pipeline.select_shots(film, [shot])
         store = TakeStore(film.root)
         review = load_review(film.root, shot)
-        selected = selected_take(store, review)
+        selected = pipeline.cut_take(film, store, HashCache.for_project(film.root), film.shots[shot])
         found = store.takes(shot)
         if not found:
             click.echo(f"{shot}: no take yet (racines render --shot {shot})")
@@ -216,7 +217,8 @@ def takes(ctx: Context, shot: str) -> None:
                        f"{take.frames} frames  seed {take.manifest['generator']['settings'].get('seed')}"
                        + (f"  \"{note}\"" if note else ""))
         if found:
-            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else " (newest; none approved)"))
+            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else
+                                                          " (none approved: the shot as it stands, else the newest)"))
 
     _run(ctx, action)
 

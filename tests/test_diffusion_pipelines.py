@@ -18,7 +18,8 @@ from PIL import Image
 from racines.cli import main
 from racines.film.images import fit, load_rgb
 from racines.generators import get_generator
-from racines.pipeline import load
+from racines.pipeline import cut_take, load
+from racines.takes.cache import HashCache
 from racines.takes.store import TakeStore
 from tests.conftest import decode_frames, tree_digest, write_diffusion_project
 
@@ -145,6 +146,10 @@ def test_render_final_makes_a_take_of_the_shot_and_film_size(project):
     assert CliRunner().invoke(main, ["--project", str(root), "render", "--shot", shot_id]).exit_code == 0
     again = CliRunner().invoke(main, ["--project", str(root), "render", "--profile", "final", "--shot", shot_id])
     assert "(unchanged)" in again.output and [t.version for t in TakeStore(root).takes(shot_id)] == ["v001", "v002"]
+    # and each profile's run cuts with its own take (none is approved)
+    for profile, version in (("final", "v001"), (None, "v002")):
+        film = load(root, profile)
+        assert cut_take(film, TakeStore(root), HashCache(), film.shots[shot_id]).version == version
 
 
 def test_keyframe_target_and_prompt_enhancement_are_kept_in_the_manifest(tmp_path, tiny_hub):
