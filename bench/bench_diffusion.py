@@ -26,6 +26,7 @@ GPU (--gpu; full-size architectures with random weights, which time like the rea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import shutil
@@ -250,7 +251,7 @@ def gpu_bench(args) -> None:
 
         def ours(steps=args.steps):
             settings = shot.generator.model_copy(update={"steps": steps})
-            one = shot.__class__(**{**shot.__dict__, "generator": settings, "final": settings})
+            one = dataclasses.replace(shot, generator=settings, final=settings)
             return generator.generate(one, film)
 
         plain_kwargs = _plain_kwargs(small, root, width, height, frames, fps, args.steps)

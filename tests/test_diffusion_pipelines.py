@@ -7,6 +7,7 @@ same folder with the same inputs and seed (<= 1e-5 before quantisation). 2 steps
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_a_seed_gives_the_same_frames_and_another_seed_others(project):
     first = get_generator("ltx").generate(shot, film).frames
     again = get_generator("ltx").generate(shot, film).frames
     assert np.array_equal(first, again)
-    other = shot.__class__(**{**shot.__dict__, "generator": shot.generator.model_copy(update={"seed": 4})})
+    other = dataclasses.replace(shot, generator=shot.generator.model_copy(update={"seed": 4}))
     assert np.abs(get_generator("ltx").generate(other, film).frames - first).max() > 1e-3
 
 
