@@ -21,7 +21,8 @@ from racines import __version__, pipeline
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
-from racines.takes.reviews import STATUSES, load_review, selected_take, set_status
+from racines.takes.cache import HashCache
+from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore
 
 
@@ -100,7 +101,7 @@ def main(click_ctx: click.Context, project: Path, debug: bool) -> None:
 PROFILE = click.option(
     "--profile", type=click.Choice(["draft", "final"]), default=None,
     help="draft: weightless generators; final: each shot's final: diffusion generator. "
-         "Default: the film's profile: (film.yaml), or a shot's own.")
+         "Default: each shot's profile:, else the film's (film.yaml).")
 
 
 @main.command()
@@ -219,12 +220,13 @@ def batch(ctx: Context, profile: str, executor: str, address: str | None, jobs: 
 @click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent.")
 @click.option("--bundle", "bundle", is_flag=False, flag_value="", default=None, metavar="[PATH]",
               help="Also write a hand-over folder (or PATH.otioz) with the media, relative paths.")
+@PROFILE
 @click.pass_obj
-def edl(ctx: Context, skip_unconsented: bool, bundle: str | None) -> None:
-    """Write edl/<film>.otio, .edl and .xml from the selected take of each shot."""
+def edl(ctx: Context, skip_unconsented: bool, bundle: str | None, profile: str | None) -> None:
+    """Write edl/<film>.otio, .edl, .xml and .aaf from the takes the cut uses."""
 
     def action():
-        film, _ = pipeline.consent_gate(ctx.film(), skip_unconsented)
+        film, _ = pipeline.consent_gate(ctx.film(profile), skip_unconsented)
         takes = pipeline.selected_takes(film)
         _, written = pipeline.export_edit(film, takes, aaf=True)
         for path in written:
@@ -287,16 +289,17 @@ def status(ctx: Context, why: bool, profile: str | None) -> None:
 
 @main.command()
 @click.argument("shot")
+@PROFILE
 @click.pass_obj
-def takes(ctx: Context, shot: str) -> None:
+def takes(ctx: Context, shot: str, profile: str | None) -> None:
     """List a shot's takes, with their review status and which one the timeline uses."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film(profile)
         pipeline.select_shots(film, [shot])
         store = TakeStore(film.root)
         review = load_review(film.root, shot)
-        selected = selected_take(store, review)
+        selected = pipeline.cut_take(film, store, HashCache.for_project(film.root), film.shots[shot])
         found = store.takes(shot)
         if not found:
             click.echo(f"{shot}: no take yet (racines render --shot {shot})")
@@ -307,7 +310,8 @@ def takes(ctx: Context, shot: str) -> None:
                        f"{take.frames} frames  seed {take.manifest['generator']['settings'].get('seed')}"
                        + (f"  \"{note}\"" if note else ""))
         if found:
-            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else " (newest; none approved)"))
+            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else
+                                                          " (none approved: the shot as it stands, else the newest)"))
 
     _run(ctx, action)
 
@@ -362,12 +366,13 @@ def preview(ctx: Context, shot: str, scale: float) -> None:
 
 
 @main.command("contact-sheet")
+@PROFILE
 @click.pass_obj
-def contact_sheet(ctx: Context) -> None:
+def contact_sheet(ctx: Context, profile: str | None) -> None:
     """Draw the whole film as one picture: a row per shot with frames, id, take and status."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film(profile)
         click.echo(f"wrote {pipeline.film_contact_sheet(film).relative_to(film.root)}")
 
     _run(ctx, action)
@@ -376,12 +381,13 @@ def contact_sheet(ctx: Context) -> None:
 @main.command()
 @click.argument("shot")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@PROFILE
 @click.pass_obj
-def provenance(ctx: Context, shot: str, as_json: bool) -> None:
+def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> None:
     """How SHOT's take was made: photograph, consent, prompts, seed, generator, versions, machine."""
 
     def action():
-        film = ctx.film()
+        film = ctx.film(profile)
         pipeline.select_shots(film, [shot])
         take, embedded = pipeline.provenance(film, shot)
         manifest = take.manifest
@@ -394,8 +400,13 @@ def provenance(ctx: Context, shot: str, as_json: bool) -> None:
         if source:
             lines += [f"photograph   {source['photo']} sha256 {source['sha256'][:16]}...",
                       f"contributor  {source['contributor']} (consent: {source['consent']}; credit: {source['credit']})"]
-        lines += [f"generator    {generator.get('description', generator['name'])}",
+        runs = manifest.get("generation", {}).get("runs", [])
+        enhanced = [run["prompt_enhanced"] for run in runs if run.get("prompt_enhanced")]
+        lines += [f"generator    {generator.get('description', generator['name'])}"
+                  f" (profile {manifest.get('profile', 'draft')})",
+                  *(f"model        {run['model']} ({run['pipeline']}, {run['device']} {run['dtype']})" for run in runs),
                   f"prompt       {settings.get('prompt') or '-'}",
+                  *(f"  enhanced   {text}" for text in enhanced),
                   f"negative     {settings.get('negative_prompt') or '-'}",
                   f"seed         {settings.get('seed')}",
                   "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),

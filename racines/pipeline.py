@@ -107,7 +107,7 @@ def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None
     try:
         for shot_id in ordered:
             shot = film.shots[shot_id]
-            derived = credits_for(film, store, shot) if shot.kind == "credits" else None
+            derived = credits_for(film, store, shot, hashes) if shot.kind == "credits" else None
             callback = progress(f"{shot_id} ({shot.kind})", shot.frames) if progress else None
             try:
                 takes[shot_id], generated = make_take(film, shot, store, hashes, derived, callback)
@@ -127,22 +127,39 @@ def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None
     return {s: takes[s] for s in shot_ids}, made
 
 
-def credits_for(film: Film, store: TakeStore, credits_shot: Shot) -> list[list[str]]:
+def credits_for(film: Film, store: TakeStore, credits_shot: Shot, hashes: HashCache | None = None) -> list[list[str]]:
     """The credits card's lines, from the manifests of the takes the cut uses."""
+    hashes = hashes or HashCache.for_project(film.root)
     manifests = []
     for shot in film.shots_in_cut():
         if shot.kind == "credits" or not shot.consented:
             continue
-        take = selected_take(store, load_review(film.root, shot.id))
+        take = cut_take(film, store, hashes, shot)
         if take is not None:
             manifests.append(take.manifest)
     return credit_lines(manifests, credits_shot.generator.heading, credits_shot.generator.extra_lines)
 
 
+def current_inputs(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) -> dict[str, object]:
+    """The cache-key inputs of the shot as it now stands, at this run's profile."""
+    derived = credits_for(film, store, shot, hashes) if shot.kind == "credits" else None
+    return take_inputs(shot, film, hashes, derived)
+
+
+def cut_take(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) -> Take | None:
+    """The take the cut uses: approved, else the one matching the shot as it now stands, else the newest."""
+    key = key_of(current_inputs(film, store, hashes, shot))
+    return selected_take(store, load_review(film.root, shot.id), key)
+
+
 def selected_takes(film: Film) -> dict[str, Take]:
-    """The take each shot of the cut uses: approved, else the newest."""
+    """The take each shot of the cut uses (see :func:`cut_take`)."""
     store = TakeStore(film.root)
-    takes = {s: selected_take(store, load_review(film.root, s)) for s in film.cut}
+    hashes = HashCache.for_project(film.root)
+    try:
+        takes = {s: cut_take(film, store, hashes, film.shots[s]) for s in film.cut}
+    finally:
+        hashes.save()
     missing = [s for s, take in takes.items() if take is None]
     if missing:
         raise UsageError(f"no take yet for {', '.join(missing)}\n    fix: run racines render first")
@@ -231,15 +248,16 @@ def film_status(film: Film) -> list[ShotState]:
     try:
         for shot in film.shots_in_cut():
             review = load_review(film.root, shot.id)
-            selected = selected_take(store, review)
-            status = review.status_of(selected.version) if selected else None
             if not shot.consented:
-                states.append(ShotState(shot.id, "unconsented", selected, status,
+                selected = selected_take(store, review)
+                states.append(ShotState(shot.id, "unconsented", selected,
+                                        review.status_of(selected.version) if selected else None,
                                         (f"consent is '{shot.source.consent}' for {shot.source.contributor}",)))
                 continue
-            derived = credits_for(film, store, shot) if shot.kind == "credits" else None
-            inputs = take_inputs(shot, film, hashes, derived)
+            inputs = current_inputs(film, store, hashes, shot)
             key = key_of(inputs)
+            selected = selected_take(store, review, key)
+            status = review.status_of(selected.version) if selected else None
             failure = store.failure(shot.id)
             if store.find_cached(shot.id, key) is not None:
                 state, reasons = "up to date", ()
@@ -248,13 +266,20 @@ def film_status(film: Film) -> list[ShotState]:
             elif store.latest(shot.id) is None:
                 state, reasons = "missing", ("never rendered",)
             else:
-                before = store.latest(shot.id).manifest.get("cache_inputs", {})
+                before = last_take_at(store, shot).manifest.get("cache_inputs", {})
                 state, reasons = "stale", tuple(describe_change(name, before.get(name), inputs.get(name))
                                                 for name in changed_inputs(before, inputs))
             states.append(ShotState(shot.id, state, selected, status, tuple(reasons)))
     finally:
         hashes.save()
     return states
+
+
+def last_take_at(store: TakeStore, shot: Shot) -> Take:
+    """The newest take made at the shot's profile (so that a draft is compared with a draft), else the newest."""
+    takes = store.takes(shot.id)
+    same = [t for t in takes if t.manifest.get("profile", "draft") == shot.profile]
+    return (same or takes)[-1]
 
 
 def describe_change(name: str, before: object, now: object) -> str:
@@ -311,7 +336,7 @@ def film_contact_sheet(film: Film) -> Path:
 
 def provenance(film: Film, shot_id: str) -> tuple[Take, dict | None]:
     """The selected take of a shot, and the provenance embedded in its media (None if absent)."""
-    take = selected_take(TakeStore(film.root), load_review(film.root, shot_id))
+    take = cut_take(film, TakeStore(film.root), HashCache.for_project(film.root), film.shots[shot_id])
     if take is None:
         raise UsageError(f"no take yet for {shot_id}\n    fix: run racines render --shot {shot_id}")
     comment = read_tags(take.media).get("comment", "")

@@ -7,6 +7,7 @@ same folder with the same inputs and seed (<= 1e-5 before quantisation). 2 steps
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,7 +19,8 @@ from PIL import Image
 from racines.cli import main
 from racines.film.images import fit, load_rgb
 from racines.generators import get_generator
-from racines.pipeline import load
+from racines.pipeline import cut_take, load
+from racines.takes.cache import HashCache
 from racines.takes.store import TakeStore
 from tests.conftest import decode_frames, tree_digest, write_diffusion_project
 
@@ -120,7 +122,7 @@ def test_a_seed_gives_the_same_frames_and_another_seed_others(project):
     first = get_generator("ltx").generate(shot, film).frames
     again = get_generator("ltx").generate(shot, film).frames
     assert np.array_equal(first, again)
-    other = shot.__class__(**{**shot.__dict__, "generator": shot.generator.model_copy(update={"seed": 4})})
+    other = dataclasses.replace(shot, generator=shot.generator.model_copy(update={"seed": 4}))
     assert np.abs(get_generator("ltx").generate(other, film).frames - first).max() > 1e-3
 
 
@@ -145,6 +147,10 @@ def test_render_final_makes_a_take_of_the_shot_and_film_size(project):
     assert CliRunner().invoke(main, ["--project", str(root), "render", "--shot", shot_id]).exit_code == 0
     again = CliRunner().invoke(main, ["--project", str(root), "render", "--profile", "final", "--shot", shot_id])
     assert "(unchanged)" in again.output and [t.version for t in TakeStore(root).takes(shot_id)] == ["v001", "v002"]
+    # and each profile's run cuts with its own take (none is approved)
+    for profile, version in (("final", "v001"), (None, "v002")):
+        film = load(root, profile)
+        assert cut_take(film, TakeStore(root), HashCache(), film.shots[shot_id]).version == version
 
 
 def test_keyframe_target_and_prompt_enhancement_are_kept_in_the_manifest(tmp_path, tiny_hub):
@@ -161,6 +167,9 @@ def test_keyframe_target_and_prompt_enhancement_are_kept_in_the_manifest(tmp_pat
     keyframe = generation["keyframe"]["runs"][0]
     assert keyframe["pipeline"] == "StableDiffusionImg2ImgPipeline" and keyframe["model"].startswith("racines-tiny/sd@")
     assert keyframe["prompt"] == "a portrait of jasmine flowers"
+    printed = CliRunner().invoke(main, ["--project", str(root), "provenance", "s010"]).output
+    assert "(profile final)" in printed and f"  enhanced   {run['prompt_enhanced']}" in printed
+    assert "model        racines-tiny/ltx@" in printed and "(LTXConditionPipeline, cpu float32)" in printed
 
 
 def test_out_of_memory_is_retried_once_in_a_lower_memory_mode(project, monkeypatch):

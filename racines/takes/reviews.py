@@ -86,11 +86,13 @@ def set_status(root: Path, store: TakeStore, shot_id: str, version: str, status:
     return review
 
 
-def selected_take(store: TakeStore, review: Review) -> Take | None:
-    """The take the timeline uses: the approved one when it exists here, else the newest."""
-    if review.approved_key:
-        approved = store.find_cached(review.shot_id, review.approved_key)
-        if approved is not None:
-            return approved
+def selected_take(store: TakeStore, review: Review, current_key: str | None = None) -> Take | None:
+    """The take the timeline uses: the approved one when it exists here; else the one made from the
+    shot as it now stands (``current_key``: after a final render and a draft one, each profile's
+    run cuts with its own take); else the newest."""
+    for key in (review.approved_key, current_key):
+        found = store.find_cached(review.shot_id, key) if key else None
+        if found is not None:
+            return found
     return store.latest(review.shot_id)
 

@@ -109,6 +109,10 @@ def last_frame(settings, plan: Plan, shot: Shot, film: Film, report: dict) -> Im
     return Image.fromarray(fit(load_rgb(shot.assets["target"]), plan.width, plan.height, "cover"))
 
 
+def _located(prefix: tuple, rejected: list[Rejected]) -> list[tuple[tuple, str, Any, str]]:
+    return [((*prefix, *r.field.split(".")), r.message, r.value, r.fix) for r in rejected]
+
+
 class DiffusionGenerator(Generator):
     """A generator that runs a diffusers pipeline on a model resolved through :mod:`racines.models`."""
 
@@ -201,10 +205,9 @@ class DiffusionGenerator(Generator):
     def check_shot(self, shot: Shot, film: Film, models: bool = True) -> list[tuple[tuple, str, Any, str]]:
         """Problems of the shot's final: block as (location, message, value, fix). With ``models``,
         the presence of its models too, when this run renders the shot at the final profile."""
-        settings = shot.final
+        uses = self._uses(shot.final)
         found = []
-        named = self._model_names(settings)
-        for loc, name, library in named:
+        for loc, name, library, _, _ in uses:
             try:
                 entry = entry_of(film, name)
             except UnknownModel as exc:
@@ -216,52 +219,44 @@ class DiffusionGenerator(Generator):
                               "name a model of the right kind (racines models lists them)"))
         if found:
             return found
-        for prefix, generator, part in self._parts(settings):
-            try:
-                generator.check_inputs(part, generator.plan(part, shot, film))
-            except InputsRejected as exc:
-                found += [((*prefix, *r.field.split(".")), r.message, r.value, r.fix) for r in exc.rejected]
-        if shot.renders_final and models:
-            for loc, name, _ in named:
+        for loc, _, _, generator, part in uses:
+            if generator is not None:
                 try:
-                    model = resolve(name, entry_of(film, name), film.root)
-                except (ModelMissing, ModelRefused) as exc:
-                    found.append((loc, str(exc), name, exc.fix))
-                    continue
-                owner = self._owner(settings, loc)
-                if owner is not None and model.kind not in owner.accepts:
-                    found.append((loc, f"the folder holds a {model.kind}; {owner.name} needs one of "
-                                  f"{', '.join(owner.accepts)}", name, "name a model made for this kind"))
-                elif owner is not None:
-                    part = next(p for prefix, g, p in self._parts(settings) if (*prefix, "model") == loc)
-                    prefix = loc[:-1]
-                    found += [((*prefix, *r.field.split(".")), r.message, r.value, r.fix)
-                              for r in owner.model_rejections(model, owner.plan(part, shot, film))]
+                    generator.check_inputs(part, generator.plan(part, shot, film))
+                except InputsRejected as exc:
+                    found += _located(loc[:-1], exc.rejected)
+        if not (shot.renders_final and models):
+            return found
+        for loc, name, _, generator, part in uses:
+            try:
+                model = resolve(name, entry_of(film, name), film.root)
+            except (ModelMissing, ModelRefused) as exc:
+                found.append((loc, str(exc), name, exc.fix))
+                continue
+            if generator is None:
+                continue  # a prompt enhancer: no pipeline class, no shapes
+            if model.kind not in generator.accepts:
+                found.append((loc, f"the folder holds a {model.kind}; {generator.name} needs one of "
+                              f"{', '.join(generator.accepts)}", name, "name a model made for this kind"))
+            else:
+                found += _located(loc[:-1], generator.model_rejections(model, generator.plan(part, shot, film)))
         return found
 
-    def _model_names(self, settings) -> list[tuple[tuple, str, str]]:
-        """(location, model name, library) of every model the block uses."""
-        names = []
-        for prefix, _, part in self._parts(settings):
-            names.append(((*prefix, "model"), part.model, "diffusers"))
-            if part.enhance_prompt:
-                names.append(((*prefix, "enhance_prompt"), part.enhance_prompt, "transformers"))
-        return names
-
-    def _parts(self, settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
-        """The block itself and a keyframe target inside it, each with the generator that runs it."""
+    def _uses(self, settings) -> list[tuple[tuple, str, str, DiffusionGenerator | None, DiffusionBase]]:
+        """Every model the block uses: (location, name, library, the generator that runs it, its settings).
+        The block's own, a keyframe target's, and the prompt enhancers (run by no generator)."""
         parts = [(("final",), self, settings)]
         target = getattr(settings, "target", None)
         if isinstance(target, KeyframeSpec):
             from racines.generators.diffusion.keyframe import KeyframeGenerator
 
             parts.append((("final", "target"), KeyframeGenerator(), target))
-        return parts
-
-    def _owner(self, settings, loc: tuple) -> DiffusionGenerator | None:
-        if loc[-1] != "model":
-            return None
-        return next(generator for prefix, generator, _ in self._parts(settings) if (*prefix, "model") == loc)
+        uses = []
+        for prefix, generator, part in parts:
+            uses.append(((*prefix, "model"), part.model, "diffusers", generator, part))
+            if part.enhance_prompt:
+                uses.append(((*prefix, "enhance_prompt"), part.enhance_prompt, "transformers", None, part))
+        return uses
 
     # --- cache key and provenance --------------------------------------------------------
 
@@ -296,6 +291,12 @@ class DiffusionGenerator(Generator):
 
     def pipeline_class(self, model: ResolvedModel) -> str:
         return self.accepts[0]
+
+    def steps(self, settings) -> int:
+        return settings.steps or self.default_steps
+
+    def guidance(self, settings) -> float:
+        return settings.guidance if settings.guidance is not None else self.default_guidance
 
     def prepare(self, settings, plan: Plan, shot: Shot, film: Film) -> dict:
         """The images the pipeline is given, made before it loads (a keyframe target runs its own

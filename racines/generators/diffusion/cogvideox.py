@@ -61,8 +61,8 @@ class CogVideoXGenerator(DiffusionGenerator):
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         kwargs = dict(image=images["image"], prompt=prompt, negative_prompt=negative, height=plan.height,
                       width=plan.width, num_frames=plan.num_frames,
-                      num_inference_steps=settings.steps or self.default_steps,
-                      guidance_scale=settings.guidance if settings.guidance is not None else self.default_guidance,
+                      num_inference_steps=self.steps(settings),
+                      guidance_scale=self.guidance(settings),
                       use_dynamic_cfg=settings.use_dynamic_cfg, output_type="np")
         if settings.max_sequence_length:
             kwargs["max_sequence_length"] = settings.max_sequence_length

@@ -30,6 +30,7 @@ so ``steps * strength`` must reach 1.
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 from racines.film.images import fit
@@ -71,7 +72,7 @@ class KeyframeGenerator(DiffusionGenerator):
         return Plan(plan.width, plan.height, 1, 1)
 
     def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
-        steps = settings.steps or DEFAULTS["StableDiffusionImg2ImgPipeline"][0]
+        steps = settings.steps or min(steps for steps, _ in DEFAULTS.values())  # the family is not known yet
         if settings.strength * steps < 1:
             return [Rejected("strength", settings.strength, f"image-to-image runs int(steps x strength) steps, "
                              f"none at {steps} steps", f"use a strength of at least {1 / steps:.3f}, or more steps")]
@@ -82,7 +83,7 @@ class KeyframeGenerator(DiffusionGenerator):
         steps, guidance = DEFAULTS[family]
         kwargs = dict(image=images["image"], prompt=prompt, num_inference_steps=settings.steps or steps,
                       guidance_scale=settings.guidance if settings.guidance is not None else guidance,
-                      output_type="np")
+                      output_type="np")  # the family's defaults, not the class's
         if family.startswith("StableDiffusion"):
             kwargs.update(negative_prompt=negative, strength=settings.strength)  # size: the image's own
         else:
@@ -100,18 +101,15 @@ class KeyframeGenerator(DiffusionGenerator):
             kwargs["max_sequence_length"] = settings.max_sequence_length
         return kwargs
 
-    def output(self, result):
-        import numpy as np
-
+    def output(self, result) -> np.ndarray:
         return np.asarray(result.images, dtype=np.float32)
 
 
 def make_keyframe(spec, shot: Shot, film: Film, width: int, height: int) -> tuple[Image.Image, dict]:
     """A keyframe for a clip of ``width`` x ``height`` (a ``target:`` mapping); and its report."""
     generator = KeyframeGenerator()
-    plan = generator.plan(spec, shot, film)
-    if not (spec.width or spec.height):
-        plan = Plan(width, height, 1, 1)  # the clip's size, so the last frame matches the first
+    # by default the clip's size, so that the last frame matches the first
+    plan = generator.plan(spec, shot, film) if spec.width or spec.height else Plan(width, height, 1, 1)
     generator.check_inputs(spec, plan)
     frames = generator.run(spec, plan, shot, film)
     still = to_uint8(frames[0])

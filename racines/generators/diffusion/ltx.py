@@ -55,8 +55,8 @@ class LtxGenerator(DiffusionGenerator):
             conditions.append(LTXVideoCondition(image=images["last_image"], frame_index=plan.num_frames - 1))
         kwargs = dict(conditions=conditions, prompt=prompt, negative_prompt=negative, height=plan.height,
                       width=plan.width, num_frames=plan.num_frames, frame_rate=plan.fps,
-                      num_inference_steps=settings.steps or self.default_steps,
-                      guidance_scale=settings.guidance if settings.guidance is not None else self.default_guidance,
+                      num_inference_steps=self.steps(settings),
+                      guidance_scale=self.guidance(settings),
                       decode_timestep=settings.decode_timestep,
                       image_cond_noise_scale=settings.image_cond_noise_scale, output_type="np")
         if settings.max_sequence_length:

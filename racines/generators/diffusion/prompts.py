@@ -32,9 +32,10 @@ def enhance(prompt: str, model: ResolvedModel, device: str, max_new_tokens: int 
         ids = encoded["input_ids"]
     else:
         ids = tokenizer(f"{INSTRUCTION}\n\n{prompt}\n\nPrompt:", return_tensors="pt")["input_ids"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with torch.no_grad():
         out = lm.generate(ids.to(device), attention_mask=torch.ones_like(ids).to(device), do_sample=False,
-                          max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+                          max_new_tokens=max_new_tokens, pad_token_id=pad)
     text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
     del lm
     return " ".join(text.split()) or prompt

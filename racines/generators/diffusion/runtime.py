@@ -79,9 +79,10 @@ _last: tuple[Loading, Loaded] | None = None
 def load(spec: Loading) -> Loaded:
     """The pipeline for ``spec``, reusing the one loaded for the previous shot when it is the same."""
     global _last
-    if _last is not None and _last[0] == spec:
-        return _last[1]
-    release()
+    if _last is not None:
+        if _last[0] == spec:
+            return _last[1]
+        release()  # another model: give its memory back first (a full collection costs a few 100 ms)
     import diffusers
 
     started = time.perf_counter()

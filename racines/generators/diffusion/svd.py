@@ -51,7 +51,7 @@ class SvdGenerator(DiffusionGenerator):
         return count in FRAMES
 
     def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
-        guidance = settings.guidance if settings.guidance is not None else self.default_guidance
+        guidance = self.guidance(settings)
         if settings.min_guidance > guidance:
             return [Rejected("min_guidance", settings.min_guidance, "the first frame's guidance exceeds the last's "
                              f"({guidance})", f"use at most {guidance}, or raise guidance")]
@@ -69,9 +69,9 @@ class SvdGenerator(DiffusionGenerator):
 
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         return dict(image=images["image"], height=plan.height, width=plan.width, num_frames=plan.num_frames,
-                    num_inference_steps=settings.steps or self.default_steps,
+                    num_inference_steps=self.steps(settings),
                     min_guidance_scale=settings.min_guidance,
-                    max_guidance_scale=settings.guidance if settings.guidance is not None else self.default_guidance,
+                    max_guidance_scale=self.guidance(settings),
                     fps=plan.fps, motion_bucket_id=settings.motion_bucket_id,
                     noise_aug_strength=settings.noise_aug_strength,
                     decode_chunk_size=settings.memory.decode_chunk_size, output_type="np")
