@@ -52,7 +52,8 @@ def one_batch(args: list[str], size: str | None) -> tuple[float, float]:
         # a throwaway local Ray instance: no token file written to the home folder
         env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(root), "batch", *args],
+        process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(root), "batch",
+                                    "--profile", "draft", *args],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         demand = _Demand(process.pid)
         while process.poll() is None:

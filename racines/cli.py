@@ -172,7 +172,8 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
 
 @main.command()
 @click.option("--profile", type=click.Choice(["draft", "final"]), default="final", show_default=True,
-              help="Render quality (final renders as draft until generators have profiles).")
+              help="final: each shot's final: diffusion generator (shots without one render as draft); "
+                   "draft: the weightless generators.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Worker processes on this machine, or Ray tasks (a local instance, or --address).")
 @click.option("--address", metavar="HOST:PORT", help="The Ray cluster to run on (with --executor ray).")

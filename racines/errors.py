@@ -86,6 +86,11 @@ class RenderFailed(RacinesError):
     exit_code = ExitCode.RENDER_FAILED
 
 
+class ModelUnavailable(RenderFailed):
+    """A shot's model is missing on this machine or refused (pickle weights, custom code):
+    the shot fails, the others go on, and a retry would fail the same way."""
+
+
 class BatchBusy(RacinesError):
     """Another batch holds the project's batch lock."""
 

@@ -36,8 +36,9 @@ def demo_at_256(folder: Path) -> Path:
 
 
 def start(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(root), "batch", "--backoff", "0",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    command = [sys.executable, "-m", "racines.cli", "--project", str(root), "batch", "--backoff", "0",
+               "--profile", "draft", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
 
 
 def versions(root: Path) -> dict[str, list[str]]:

@@ -67,7 +67,7 @@ def fake_takes(root: Path, frames: dict[str, int], handles: int = 8, rate: str =
         manifest = {"cache_key": f"key{index}", "frames": count + 2 * handles, "shot_frames": count,
                     "handles": handles, "film": {"width": 256, "height": 144, "frame_rate": rate},
                     "media": {"editorial": f"{shot_id}_v001.mov", "lossless": "frames.mkv",
-                              "reel": f"RTEST{index:03d}"}, "generator": {"settings": {}}}
+                              "reel": f"RTEST{index:03d}"}, "generator": {"name": "still", "settings": {}}}
         (folder / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -21,16 +21,19 @@ PROFILES = ("draft", "final")
 TO_RENDER = ("stale", "missing", "failed")
 
 
-def film_for_profile(film: Film, profile: str) -> tuple[Film, str]:
-    """The film as the profile renders it, and a note for the dailies.
-
-    The weightless generators have a single quality, so ``final`` renders as ``draft`` for
-    now. This is the one seam where quality profiles (diffusion steps, sizes) plug in.
-    """
+def profile_note(film: Film, profile: str) -> str:
+    """What the profile means for this film, for the dailies: which shots diffusion makes."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
-    note = "" if profile == "draft" else "final renders as draft: the weightless generators have one quality"
-    return film, note
+    if profile == "draft":
+        return "weightless generators"
+    finals = [film.shots[s] for s in film.cut if film.shots[s].renders_final]
+    if not finals:
+        return "no shot of the cut has a final: block, so all render as draft"
+    kinds = sorted({shot.kind for shot in finals})
+    rest = len(film.cut) - len(finals)
+    return (f"{len(finals)} shot{'s' if len(finals) != 1 else ''} by diffusion ({', '.join(kinds)})"
+            + (f", {rest} without a final: block at draft" if rest else ""))
 
 
 def depends_on_takes(shot: Shot) -> bool:

@@ -46,7 +46,7 @@ FIXES = {
 
 _INVALID_TYPES = {"UsageError", "ValidationFailed", "ConsentRefused", "NotAnImage", "PathRefused",
                   "InputsRejected", "UnidentifiedImageError", "DecompressionBombError"}
-_MODEL_TYPES = {"ModelMissing", "UnknownModel", "LocalEntryNotFoundError", "RepositoryNotFoundError",
+_MODEL_TYPES = {"ModelUnavailable", "ModelMissing", "UnknownModel", "LocalEntryNotFoundError", "RepositoryNotFoundError",
                 "RevisionNotFoundError", "EntryNotFoundError"}
 _MEMORY_TYPES = {"OutOfMemoryError", "MemoryError"}
 # Ray's exceptions for a task whose worker, node or object went away (not the task's own error)

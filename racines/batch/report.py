@@ -19,10 +19,11 @@ from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
-from racines import __version__
+from racines import __version__, pipeline
 from racines.errors import ExitCode
 from racines.film.model import Film
 from racines.takes.atomic import atomic_path, write_json
+from racines.takes.cache import HashCache
 from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import Take, TakeStore
 
@@ -76,8 +77,12 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
     store = TakeStore(root)
     times = _record_in(film) if film else {}
     slug = film.slug() if film else "film"
+    hashes = HashCache.for_project(root)
     for shot_id, record in records.items():
-        selected = selected_take(store, load_review(root, shot_id))
+        if film is not None and shot_id in film.shots:  # the take of the batch's profile
+            selected = pipeline.cut_take(film, store, hashes, film.shots[shot_id])
+        else:
+            selected = selected_take(store, load_review(root, shot_id))
         log = context.folder / LOGS / f"{shot_id}.log"
         entry = {**asdict(record), "seconds": round(record.seconds, 2), "take": None, "log": None,
                  "cut_uses": selected.version if selected else None, "made_earlier": False}

@@ -31,11 +31,10 @@ from racines import pipeline
 from racines.batch import report
 from racines.batch.executors import cpu_cores, make_executor, note_in_log
 from racines.batch.lock import batch_lock
-from racines.batch.plan import Plan, check_dependent, film_for_profile, make_plan
+from racines.batch.plan import Plan, check_dependent, make_plan, profile_note
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
 from racines.batch.task import ShotTask, TaskLog
 from racines.errors import ExitCode, RacinesError
-from racines.film.loader import load_film
 from racines.film.model import Film
 from racines.takes.identity import machine
 from racines.takes.atomic import sweep_partials
@@ -143,8 +142,9 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
         context = report.Context(root=root, folder=folder, started=started, machine=machine(),
                                  profile=options.profile)
         try:
-            film = load_film(root)
-            film, context.profile_note = film_for_profile(film, options.profile)
+            # the shapes of final: blocks are checked here; a missing model fails its shot only
+            film = pipeline.load(root, options.profile, models=False)
+            context.profile_note = profile_note(film, options.profile)
             cut = film.cut  # the dailies list every shot of the cut, unconsented ones included
             film, skipped = pipeline.consent_gate(film, options.skip_unconsented)
             plan = make_plan(film)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from racines.errors import RacinesError, RenderFailed
+from racines.errors import ModelUnavailable, RacinesError, RenderFailed
 from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
 from racines.film.schema import DiffusionBase, KeyframeSpec, Native, models_of
@@ -378,7 +378,7 @@ class DiffusionGenerator(Generator):
         except (RacinesError, KeyboardInterrupt):
             raise
         except (ModelMissing, ModelRefused) as exc:
-            raise RenderFailed(f"{shot.file}: final.model: {exc}\n    fix: {exc.fix}") from exc
+            raise ModelUnavailable(f"{shot.file}: final.model: {exc}\n    fix: {exc.fix}") from exc
         except Exception as exc:  # noqa: BLE001 - recorded as this shot's failure; other shots go on
             raise RenderFailed(f"{shot.file}: {self.name} with model '{shot.generator.model}' failed: "
                                f"{type(exc).__name__}: {exc}") from exc
