@@ -22,6 +22,7 @@ from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache
+from racines.takes.identity import cpu_cores
 from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore
 
@@ -63,8 +64,7 @@ def _share_cpu_cores() -> None:
     torch); see racines.motion.warp.configure_cpu_threads. Set through the environment so that
     torch is not imported for a film that does not need it."""
     if "OMP_NUM_THREADS" not in os.environ and "torch" not in sys.modules:
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, available // 2))
+        os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, cpu_cores() // 2))
 
 
 def _run(ctx: Context, action) -> None:
@@ -134,14 +134,19 @@ def validate(ctx: Context, profile: str | None) -> None:
 @click.option("--shot", "shots", multiple=True, metavar="ID", help="Render only this shot's take (repeatable).")
 @click.option("--skip-unconsented", is_flag=True, help="Leave out shots without granted consent instead of stopping.")
 @click.option("--no-review", is_flag=True, help="Do not make the H.264 review copy.")
+@click.option("--no-master", is_flag=True,
+              help="Leave the ProRes master as it is: takes, EDL and review copy only (quick iterations).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @PROFILE
 @click.pass_obj
-def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, quiet: bool,
-           profile: str | None) -> None:
+def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, no_master: bool,
+           quiet: bool, profile: str | None) -> None:
     """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot)."""
 
     def action():
+        if no_review and no_master:
+            raise UsageError("--no-review and --no-master together leave no film to render\n"
+                             "    fix: use --shot ID to make takes only")
         film = ctx.film(profile, models=True)
         _share_cpu_cores()
         bars = _Bars(not quiet and sys.stderr.isatty())
@@ -159,11 +164,13 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         timeline, written = pipeline.export_edit(film, pipeline.selected_takes(film))
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
-        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars)
-        outputs = [result.master] + ([result.review] if result.review else [])
+        # the pieces a change left to encode (the shot's own, its dissolves) go side by side
+        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars, workers=cpu_cores(),
+                                      master=not no_master)
+        outputs = [path for path in (result.master, result.review) if path is not None]
         verb = "unchanged" if result.unchanged else "wrote"
         for path in outputs:
-            click.echo(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == result.master else ""))
+            click.echo(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else ""))
         if not result.unchanged:
             click.echo(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused")
 

@@ -222,13 +222,15 @@ def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
 
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
-                progress: Progress | None = None, workers: int = 1) -> Deliverables:
-    """Render the master and review copy; ``workers`` pieces of the film are encoded at once."""
+                progress: Progress | None = None, workers: int = 1, master: bool = True) -> Deliverables:
+    """Render the master and the review copy (or one of them); ``workers`` pieces of the film
+    are encoded at once."""
     sweep_partials(film.root / RENDERS_DIR)
     total = round(timeline.duration().value)
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
-                           film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers)
+                           film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
+                           master=master)
 
 
 @dataclasses.dataclass(frozen=True)

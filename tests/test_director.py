@@ -21,6 +21,7 @@ from racines.film.loader import load_film
 from racines.media.ffmpeg import ffmpeg_exe
 from racines.media.probe import read_tags
 from racines.pipeline import film_status, make_takes
+from racines.render import deliver
 from racines.takes.cache import HashCache, key_of
 from racines.takes.make import take_inputs
 from racines.takes.store import TakeStore
@@ -211,13 +212,23 @@ def test_unchanged_film_is_not_rendered_again(tiny_project):
     assert master.stat().st_mtime_ns == stamp
 
 
-def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(tiny_project):
+@pytest.mark.parametrize("chunk", [16, 2], ids=["pieces", "chunks of 2 pieces"])
+def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(tiny_project, monkeypatch, chunk):
+    monkeypatch.setattr(deliver, "CHUNK", chunk)  # 2: the review copy (6 pieces) is joined from 3 chunks
     assert run(tiny_project, "render").exit_code == 0
+    chunks = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
+    assert len(chunks) == (3 if chunk == 2 else 0)
     # s030 sits between a 4-frame dissolve (from s020) and a cut (to s040): its dissolve and solo pieces
     edit(tiny_project / "shots/s030.yaml", "{kind: still}", "{kind: still, seed: 3}")
     result = run(tiny_project, "render")
     assert result.exit_code == 0, result.output
     assert "2 piece(s) of the film encoded" in result.output
+    after = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
+    if chunk == 2:  # the chunks holding s030's two pieces are joined again; the first (s010's) is kept
+        kept = set(after) & set(chunks)
+        assert len(after) == 3 and len(kept) == 1 and all(after[name] == chunks[name] for name in kept)
+    assert sorted(p.name for p in (tiny_project / "renders").iterdir() if p.is_file()) == [
+        "tiny_film_master.ffconcat", "tiny_film_master.mov", "tiny_film_review.ffconcat", "tiny_film_review.mp4"]
     incremental = {name: framemd5(tiny_project / "renders" / name)
                    for name in ("tiny_film_master.mov", "tiny_film_review.mp4")}
     for leftover in [*(tiny_project / "renders/cache/pieces").iterdir(), *(tiny_project / "renders").glob("tiny_film_*")]:
@@ -244,3 +255,19 @@ def test_a_render_without_review_keeps_the_review_cache(tiny_project):
     edit(tiny_project / "shots/s030.yaml", "seed: 3", "seed: 4")
     result = run(tiny_project, "render")
     assert result.exit_code == 0 and "2 piece(s) of the film encoded" in result.output, result.output
+
+
+def test_a_render_without_the_master_leaves_it_untouched(tiny_project):
+    assert run(tiny_project, "render").exit_code == 0
+    master, review = tiny_project / "renders/tiny_film_master.mov", tiny_project / "renders/tiny_film_review.mp4"
+    before = master.read_bytes(), master.stat().st_mtime_ns, framemd5(review)
+    edit(tiny_project / "shots/s030.yaml", "{kind: still}", "{kind: still, seed: 3}")
+    quick = run(tiny_project, "render", "--no-master")
+    assert quick.exit_code == 0 and "wrote renders/tiny_film_review.mp4 (62 frames)" in quick.output, quick.output
+    assert "master" not in quick.output and (master.read_bytes(), master.stat().st_mtime_ns) == before[:2]
+    assert framemd5(review) != before[2]
+    full = run(tiny_project, "render")  # the master catches up; the review copy is already current
+    assert full.exit_code == 0 and "1 piece(s) of the film encoded" in full.output, full.output
+    assert master.stat().st_mtime_ns != before[1]  # written again (a still's seed leaves its pixels alone)
+    neither = run(tiny_project, "render", "--no-master", "--no-review")
+    assert neither.exit_code == 2 and "leave no film to render" in neither.output

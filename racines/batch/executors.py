@@ -20,6 +20,7 @@ from pathlib import Path
 from racines.batch.task import Outcome, ShotTask, TaskLog, run_shot
 from racines.errors import UsageError
 from racines.film.model import Film
+from racines.takes.identity import cpu_cores
 
 EXECUTORS = ("local", "ray")
 
@@ -32,13 +33,6 @@ def visible_gpus() -> list[str]:
         return [gpu.strip() for gpu in chosen.split(",") if gpu.strip() and gpu.strip() != "-1"]
     found = Path("/proc/driver/nvidia/gpus")
     return [str(index) for index in range(len(list(found.iterdir())))] if found.is_dir() else []
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def describe_signal(number: int) -> str:

@@ -29,14 +29,14 @@ from pathlib import Path
 
 from racines import pipeline
 from racines.batch import report
-from racines.batch.executors import cpu_cores, make_executor, note_in_log
+from racines.batch.executors import make_executor, note_in_log
 from racines.batch.lock import batch_lock
 from racines.batch.plan import Plan, check_dependent, make_plan, profile_note
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
 from racines.batch.task import ShotTask, TaskLog
 from racines.errors import ExitCode, RacinesError
 from racines.film.model import Film
-from racines.takes.identity import machine
+from racines.takes.identity import cpu_cores, machine
 from racines.takes.atomic import sweep_partials
 from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import TakeStore

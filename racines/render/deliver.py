@@ -40,11 +40,12 @@ LINKS_DIR = Path("cache") / "links"
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
 PIECE_FORMAT = "1"
+CHUNK = 16  # encoded pieces per chunk file (see _chunks)
 
 
 @dataclass(frozen=True)
 class Deliverables:
-    master: Path
+    master: Path | None
     review: Path | None
     frames: int
     pieces_encoded: int = 0
@@ -54,9 +55,12 @@ class Deliverables:
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, review: bool = True,
                     on_frame: Callable[[int], None] | None = None, workers: int = 1,
-                    copy_solo: bool = True) -> Deliverables:
+                    copy_solo: bool = True, master: bool = True) -> Deliverables:
     """``workers``: pieces encoded at once; ``copy_solo=False`` encodes every frame of the master
-    (e.g. to compare with a full re-encode)."""
+    (e.g. to compare with a full re-encode); ``master=False`` leaves the master as it is (a
+    director's iteration watches the review copy; the master is rewritten whole every time)."""
+    if not (master or review):
+        raise ValueError("render_timeline needs the master, the review copy, or both")
     rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
     start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
     start_tc = otio.opentime.to_timecode(start, float(rate))
@@ -70,13 +74,15 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
     format_key = [PIECE_FORMAT, width, height, rate_text]
     master_entries = [(_copy_entry(p, out_dir, rate) if copy_solo else None)
-                      or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces]
+                      or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces] if master else []
     review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
                       for p in pieces] if review else []
     sources = [p.identity() for p in pieces]
     # master and review each keep their own state, so a render without the review copy
     # leaves the review's cached pieces alone
-    plans = {"master": {"stem": stem, "timecode": start_tc, "entries": master_entries, "sources": sources}}
+    plans = {}
+    if master:
+        plans["master"] = {"stem": stem, "timecode": start_tc, "entries": master_entries, "sources": sources}
     if review:
         plans["review"] = {"stem": stem, "timecode": start_tc, "entries": review_entries, "sources": sources}
     paths = {"master": master_path, "review": review_path}
@@ -84,10 +90,10 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     if not stale:
         if on_frame:
             on_frame(expected)
-        return Deliverables(master_path, review_path if review else None, expected, 0, True)
+        return Deliverables(master_path if master else None, review_path if review else None, expected, 0, True)
     jobs = []  # (piece, timecode, master file to encode, review file to encode)
     for index, piece in enumerate(pieces):
-        wanted = [out_dir / e["file"] for e in (master_entries[index], *review_entries[index:index + 1])
+        wanted = [out_dir / e["file"] for e in (*master_entries[index:index + 1], *review_entries[index:index + 1])
                   if "inpoint" not in e]
         missing = [path for path in wanted if not path.is_file()]
         tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
@@ -117,14 +123,25 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                 if on_frame:
                     on_frame(done)
 
-    if "master" in stale:
-        _join(out_dir, master_entries, master_path, rate, {"timecode": start_tc, "f": "mov"}, "the master")
-    if "review" in stale:
-        _join(out_dir, review_entries, review_path, rate, {"f": "mp4", "movflags": "+faststart"}, "the review copy")
+    joins = {"master": (master_entries, master_path, {"timecode": start_tc, "f": "mov"}, "the master"),
+             "review": (review_entries, review_path, {"f": "mp4", "movflags": "+faststart"}, "the review copy")}
+    chunks = {}
+
+    def join(kind: str) -> None:
+        entries, path, options, what = joins[kind]
+        chunks[kind] = _chunks(out_dir, entries, rate, options["f"], what)
+        _join(out_dir, chunks[kind], path, rate, options, what)
+
+    # the two joins are ffmpeg processes bound by the disk: side by side they take the time of the longer
+    with ThreadPoolExecutor(len(stale), thread_name_prefix="racines-join") as pool:
+        for future in [pool.submit(join, kind) for kind in stale]:
+            future.result()
     for kind in stale:
-        write_json(cache / f"{stem}.{kind}.json", {**plans[kind], "output": _stamp(paths[kind])})
+        write_json(cache / f"{stem}.{kind}.json", {**plans[kind], "chunks": [c["file"] for c in chunks[kind]
+                                                                           if c not in joins[kind][0]],
+                                                  "output": _stamp(paths[kind])})
     _prune(cache)
-    return Deliverables(master_path, review_path if review else None, expected, encoded, False)
+    return Deliverables(master_path if master else None, review_path if review else None, expected, encoded, False)
 
 
 def _encoded_entry(key: str, suffix: str) -> dict:
@@ -202,7 +219,29 @@ def _burn_ins(stream, piece: Piece, labels: Path, timecode: str, rate_text: str,
     return stream.filter("drawtext", timecode=timecode, rate=rate_text, x=f"w-tw-{size}", y=f"h-th-{size}", **common)
 
 
-def _join(out_dir: Path, entries: list[dict], output: Path, rate: Fraction, options: dict, what: str) -> None:
+def _chunks(out_dir: Path, entries: list[dict], rate: Fraction, container: str, what: str) -> list[dict]:
+    """Runs of CHUNK encoded pieces joined into cached chunk files, named by the pieces they hold.
+
+    Opening a piece costs ffmpeg's concat reader a few milliseconds whatever its size, so a
+    film of a hundred shots re-joined from its pieces after each change pays for every one;
+    with chunks, a change re-joins one chunk and the film is joined from a few chunks. Pieces
+    cut from takes by in and out points (the master's solo stretches) are left as they are."""
+    if len(entries) <= CHUNK or any("inpoint" in entry for entry in entries):
+        return entries
+    joined = []
+    for first in range(0, len(entries), CHUNK):
+        group = entries[first:first + CHUNK]
+        name = hashlib.sha256(json.dumps([PIECE_FORMAT, group]).encode()).hexdigest()[:32]
+        chunk = {"file": (PIECES_DIR / f"chunk-{name}{entries[0]['file'][-4:]}").as_posix()}
+        if not (out_dir / chunk["file"]).is_file():
+            _join(out_dir, group, out_dir / chunk["file"], rate, {"f": container}, f"{what} (a chunk of pieces)",
+                  keep_listing=False)
+        joined.append(chunk)
+    return joined
+
+
+def _join(out_dir: Path, entries: list[dict], output: Path, rate: Fraction, options: dict, what: str,
+          keep_listing: bool = True) -> None:
     """Stream-copy the pieces into one file. Where pieces are cut from takes by in and out
     points, every frame then gets its exact timestamp again (the points leave sub-frame
     jitter at the joins; only intra-only ProRes is cut so, so no frame reordering is lost).
@@ -213,10 +252,14 @@ def _join(out_dir: Path, entries: list[dict], output: Path, rate: Fraction, opti
         lines += [f"{key} {entry[key]}" for key in ("inpoint", "outpoint") if key in entry]
     if any("inpoint" in entry for entry in entries):
         options = {**options, "bsf:v": f"setts=ts=N*{rate.denominator}/({rate.numerator}*TB)"}
-    with atomic_path(out_dir / f"{output.stem}.ffconcat") as listing, atomic_path(output) as tmp:
+    # the listing sits in out_dir, which its relative paths start from; a deliverable keeps its own
+    listing_path = out_dir / f"{output.stem}.ffconcat" if keep_listing else out_dir / f".{output.stem}.ffconcat"
+    with atomic_path(listing_path) as listing, atomic_path(output) as tmp:
         listing.write_text("\n".join(lines) + "\n")
         run(ffmpeg.input(str(listing), format="concat", safe=1)
             .output(str(tmp), c="copy", map="0:v", **options), f"joining {what}")
+    if not keep_listing:
+        listing_path.unlink(missing_ok=True)
 
 
 def _stamp(path: Path) -> list[int]:
@@ -241,6 +284,7 @@ def _prune(cache: Path) -> None:
         except (OSError, ValueError):
             continue
         used.update(Path(e["file"]).name for e in data.get("entries", []))
+        used.update(Path(file).name for file in data.get("chunks", []))
     for piece in list(cache.glob("*.mov")) + list(cache.glob("*.mp4")):
         if piece.name not in used:
             piece.unlink(missing_ok=True)

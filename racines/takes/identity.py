@@ -1,8 +1,9 @@
-"""Who and where: recorded in manifests and review decisions."""
+"""Who and where: recorded in manifests and review decisions; the cores this process may use."""
 
 from __future__ import annotations
 
 import getpass
+import os
 import platform
 import socket
 
@@ -16,3 +17,11 @@ def current_user() -> str:
 
 def machine() -> dict[str, str]:
     return {"host": socket.gethostname(), "platform": platform.platform(), "user": current_user()}
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. under taskset or a cgroup)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
