@@ -99,12 +99,12 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
         tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
         jobs.append((piece, tc, next((p for p in missing if p.suffix == ".mov"), None),
                      next((p for p in missing if p.suffix == ".mp4"), None)))
-    encoded = sum(1 for _, _, master, review_piece in jobs if master or review_piece)
+    encoded = sum(1 for _, _, master_piece, review_piece in jobs if master_piece or review_piece)
     if workers <= 1:
         done = 0
-        for piece, tc, master, review_piece in jobs:
-            if master or review_piece:
-                _encode_piece(piece, width, height, rate_text, tc, master, review_piece,
+        for piece, tc, master_piece, review_piece in jobs:
+            if master_piece or review_piece:
+                _encode_piece(piece, width, height, rate_text, tc, master_piece, review_piece,
                               lambda n, base=done: on_frame(base + n) if on_frame else None)
             done += piece.frames
             if on_frame:
@@ -112,11 +112,12 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     else:
         # pieces are independent: encode several at once (each is a Python reader/blender
         # feeding its own ffmpeg processes, so threads run in parallel); progress by piece
-        done = sum(piece.frames for piece, _, master, review_piece in jobs if not (master or review_piece))
+        done = sum(piece.frames for piece, _, master_piece, review_piece in jobs
+                   if not (master_piece or review_piece))
         with ThreadPoolExecutor(workers, thread_name_prefix="racines-piece") as pool:
-            futures = {pool.submit(_encode_piece, piece, width, height, rate_text, tc, master, review_piece,
+            futures = {pool.submit(_encode_piece, piece, width, height, rate_text, tc, master_piece, review_piece,
                                    lambda n: None): piece
-                       for piece, tc, master, review_piece in jobs if master or review_piece}
+                       for piece, tc, master_piece, review_piece in jobs if master_piece or review_piece}
             for future in as_completed(futures):
                 future.result()
                 done += futures[future].frames
