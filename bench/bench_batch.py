@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## Nightly batch (bench/bench_batch.py)"
 # Reading every thread's state in /proc costs CPU that the batch then lacks, more so for Ray's
-# many threads: sampled often (every 20 ms), it made Ray look 20 % slower than it is.
+# many threads: sampled every 20 ms, it put Ray at +20 % where it was +7 to +12 %.
 SAMPLE_S = 0.5
 CONFIGS = {"local, 1 process": ["--jobs", "1"], "local, 2 processes": ["--jobs", "2"],
            "ray, 2 CPUs": ["--executor", "ray", "--jobs", "2"]}
