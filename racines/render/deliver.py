@@ -126,20 +126,19 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
 
     joins = {"master": (master_entries, master_path, {"timecode": start_tc, "f": "mov"}, "the master"),
              "review": (review_entries, review_path, {"f": "mp4", "movflags": "+faststart"}, "the review copy")}
-    chunks = {}
+    joined = {}  # the files each deliverable is joined from: its pieces, or chunks of them
 
     def join(kind: str) -> None:
         entries, path, options, what = joins[kind]
-        chunks[kind] = _chunks(out_dir, entries, rate, options["f"], what)
-        _join(out_dir, chunks[kind], path, rate, options, what)
+        joined[kind] = _chunks(out_dir, entries, rate, options["f"], what)
+        _join(out_dir, joined[kind], path, rate, options, what)
 
     # the two joins are ffmpeg processes bound by the disk: side by side they take the time of the longer
     with ThreadPoolExecutor(len(stale), thread_name_prefix="racines-join") as pool:
         for future in [pool.submit(join, kind) for kind in stale]:
             future.result()
     for kind in stale:
-        write_json(cache / f"{stem}.{kind}.json", {**plans[kind], "chunks": [c["file"] for c in chunks[kind]
-                                                                           if c not in joins[kind][0]],
+        write_json(cache / f"{stem}.{kind}.json", {**plans[kind], "joined": [e["file"] for e in joined[kind]],
                                                   "output": _stamp(paths[kind])})
     _prune(cache)
     return Deliverables(master_path if master else None, review_path if review else None, expected, encoded, False)
@@ -233,7 +232,7 @@ def _chunks(out_dir: Path, entries: list[dict], rate: Fraction, container: str, 
     for first in range(0, len(entries), CHUNK):
         group = entries[first:first + CHUNK]
         name = hashlib.sha256(json.dumps([PIECE_FORMAT, group]).encode()).hexdigest()[:32]
-        chunk = {"file": (PIECES_DIR / f"chunk-{name}{entries[0]['file'][-4:]}").as_posix()}
+        chunk = {"file": (PIECES_DIR / f"chunk-{name}{Path(group[0]['file']).suffix}").as_posix()}
         if not (out_dir / chunk["file"]).is_file():
             _join(out_dir, group, out_dir / chunk["file"], rate, {"f": container}, f"{what} (a chunk of pieces)",
                   keep_listing=False)
@@ -285,7 +284,7 @@ def _prune(cache: Path) -> None:
         except (OSError, ValueError):
             continue
         used.update(Path(e["file"]).name for e in data.get("entries", []))
-        used.update(Path(file).name for file in data.get("chunks", []))
+        used.update(Path(file).name for file in data.get("joined", []))
     for piece in list(cache.glob("*.mov")) + list(cache.glob("*.mp4")):
         if piece.name not in used:
             piece.unlink(missing_ok=True)
