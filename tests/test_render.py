@@ -120,3 +120,24 @@ def test_takes_outside_the_output_folder_are_still_copied(rendered_tiny, tmp_pat
     ours = decode_frames(result.master, "yuv422p10le", W, H)
     assert ours == decode_frames(rendered_tiny / "renders" / "tiny_film_master.mov", "yuv422p10le", W, H)
     assert all(p.is_symlink() for p in (tmp_path / "elsewhere" / "cache" / "links").iterdir())
+
+
+@pytest.mark.parametrize("rate", ["24", "25", "24000/1001", "30000/1001", "60"])
+@pytest.mark.parametrize("container", [("mov", "prores_ks"), ("matroska", "ffv1")])
+def test_reader_seeks_to_the_exact_frame(tmp_path, rate, container):
+    """A piece's reader seeks instead of decoding from the start: every frame it returns is the
+    one that decoding the whole media and counting gives, whatever the rate and container."""
+    import ffmpeg
+
+    from racines.media.ffmpeg import ffmpeg_exe
+    from racines.render.compose import PIX_FMT, open_reader
+
+    media = tmp_path / f"numbered.{container[0]}"
+    (ffmpeg.input(f"testsrc2=s=160x90:r={rate}", f="lavfi")
+     .output(str(media), vcodec=container[1], pix_fmt=PIX_FMT, f=container[0], **{"frames:v": 120})
+     .run(cmd=ffmpeg_exe(), quiet=True))
+    every = decode_frames(media, PIX_FMT, 160, 90)
+    assert len(every) == 120
+    for first in (0, 1, 37, 107):
+        read = [frame.tobytes() for frame in open_reader(media, first, 13, "clip", 160, 90, Fraction(rate))]
+        assert read == every[first:first + 13]

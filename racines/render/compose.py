@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
@@ -34,6 +35,7 @@ class ClipSpan:
     into_next: int         # frames of the dissolve into the next clip (0 for a cut)
     record_in: int         # first frame of the clip's own part of the record, cut point to cut point
     record_out: int
+    rate: Fraction         # frames per second of the media (the clip's source range)
 
 
 def spans(track: otio.schema.Track, media_base: Path) -> list[ClipSpan]:
@@ -62,6 +64,7 @@ def spans(track: otio.schema.Track, media_base: Path) -> list[ClipSpan]:
             into_next=post_in + post_out,
             record_in=_frames(record.start_time),
             record_out=_frames(record.end_time_exclusive()),
+            rate=Fraction(source.start_time.rate).limit_denominator(1001),
         ))
     return result
 
@@ -78,14 +81,20 @@ def track_frames(track: otio.schema.Track, media_base: Path, width: int, height:
         yield from piece_frames(piece, width, height)
 
 
-def open_reader(media: Path, first: int, count: int, clip_name: str, width: int, height: int) -> Iterator[np.ndarray]:
-    """Exactly ``count`` frames of ``media`` from frame ``first``, decoded to raw 10-bit 4:2:2."""
+def open_reader(media: Path, first: int, count: int, clip_name: str, width: int, height: int,
+                rate: Fraction) -> Iterator[np.ndarray]:
+    """Exactly ``count`` frames of ``media`` from frame ``first``, decoded to raw 10-bit 4:2:2.
+
+    The reader seeks to half a frame before ``first`` rather than decoding the frames before
+    it: takes are intra-only, so the seek lands on the frame before and ffmpeg's accurate seek
+    drops it; the half frame absorbs containers' rounded timestamps. A dissolve at the end of
+    a long take then decodes its dozen frames, not the whole take."""
     if not media.is_file():
         raise RenderFailed(f"the media of clip {clip_name} is missing: {media}\n"
                            "    fix: render the shot again (racines render --shot ID)")
-    stream = (ffmpeg.input(str(media))
-              .trim(start_frame=first, end_frame=first + count)
-              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough"))
+    seek = {"ss": f"{float((first - Fraction(1, 2)) / rate):.6f}"} if first > 0 else {}
+    stream = (ffmpeg.input(str(media), **seek)
+              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough", **{"frames:v": count}))
     return _exactly(read_frames(stream, width, height, PIX_FMT, f"reading {media.name}"), count, clip_name, media)
 
 

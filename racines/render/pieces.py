@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ class Layer:
     media: Path
     first_frame: int       # first media frame this piece shows
     clip_name: str
+    rate: Fraction         # the media's frame rate, to seek in it
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,13 @@ def cut_into_pieces(track: otio.schema.Track, media_base: Path) -> list[Piece]:
         incoming = plan[index - 1].into_next if index > 0 else 0
         first = span.read_start + incoming
         if span.solo:
-            found.append(Piece(record, span.solo, (Layer(span.media, first, span.clip.name),),
+            found.append(Piece(record, span.solo, (Layer(span.media, first, span.clip.name, span.rate),),
                                _labels(plan, record, span.solo)))
             record += span.solo
         if span.into_next:
             following = plan[index + 1]
-            layers = (Layer(span.media, first + span.solo, span.clip.name),
-                      Layer(following.media, following.read_start, following.clip.name))
+            layers = (Layer(span.media, first + span.solo, span.clip.name, span.rate),
+                      Layer(following.media, following.read_start, following.clip.name, following.rate))
             found.append(Piece(record, span.into_next, layers, _labels(plan, record, span.into_next)))
             record += span.into_next
     return found
@@ -81,7 +83,8 @@ def _labels(plan: list[ClipSpan], record_in: int, frames: int) -> tuple[tuple[st
 def piece_frames(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
     """The piece's frames as flat uint16 yuv422p10le arrays; a dissolve blends its two layers
     with the incoming weight rising by 1/(N+1) per frame, in exact integer arithmetic."""
-    readers = [open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height)
+    readers = [open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
+                           layer.rate)
                for layer in piece.layers]
     try:
         if len(readers) == 1:
