@@ -271,3 +271,60 @@ def test_a_render_without_the_master_leaves_it_untouched(tiny_project):
     assert master.stat().st_mtime_ns != before[1]  # written again (a still's seed leaves its pixels alone)
     neither = run(tiny_project, "render", "--no-master", "--no-review")
     assert neither.exit_code == 2 and "leave no film to render" in neither.output
+
+
+def top_boxes(path: Path) -> list[str]:
+    from racines.render import quicktime
+
+    with open(path, "rb") as handle:
+        return [box.kind.decode() for box in quicktime.top_level(handle)]
+
+
+def test_a_change_patches_the_master_in_place_and_a_crash_before_the_switch_keeps_the_old_film(
+        tiny_project, monkeypatch):
+    from racines.render import quicktime
+
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    master = tiny_project / "renders/tiny_film_master.mov"
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "moov"]
+    first_film = framemd5(master)
+    # the process dies after the new frames and index are on disk, before the old index is retired
+    monkeypatch.setattr(quicktime, "switch_index", lambda handle, old: (_ for _ in ()).throw(KeyboardInterrupt()))
+    edit(tiny_project / "shots/s010.yaml", "zoom: 1.5}", "zoom: 1.4}")
+    with pytest.raises(KeyboardInterrupt):
+        deliver_master(tiny_project)
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "moov", "mdat", "moov"]
+    assert framemd5(master) == first_film  # readers take the first index: the film as it was
+    monkeypatch.undo()
+    # the next render finds a master it did not leave (its stamp changed) and joins it whole
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "moov"]
+    second_film = framemd5(master)
+    assert second_film != first_film and len(second_film) == 62
+    # an ordinary change: the changed frames appended, the old index retired, frames as a full join
+    edit(tiny_project / "shots/s010.yaml", "zoom: 1.4}", "zoom: 1.3}")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "free", "mdat", "moov"]
+    patched = framemd5(master)
+    for leftover in (tiny_project / "renders").glob("tiny_film_*"):
+        leftover.unlink()
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert framemd5(master) == patched and patched != second_film
+    # once dead frames would outweigh live ones, the master is joined whole again (compacted)
+    monkeypatch.setattr(deliver, "MASTER_LIVE_MIN", 0.99)
+    edit(tiny_project / "shots/s010.yaml", "zoom: 1.3}", "zoom: 1.2}")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    edit(tiny_project / "shots/s010.yaml", "zoom: 1.2}", "zoom: 1.1}")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "moov"]
+
+
+def deliver_master(root: Path) -> None:
+    """The render's steps up to the master, in this process (so that a patched function applies)."""
+    from racines import pipeline
+
+    film = pipeline.load(root)
+    takes, _ = pipeline.make_takes(film, list(film.cut))
+    timeline, _ = pipeline.export_edit(film, takes)
+    pipeline.render_film(film, timeline, review=False)

@@ -31,6 +31,7 @@ import opentimelineio as otio
 from racines.errors import RenderFailed
 from racines.media import fonts, presets
 from racines.media.ffmpeg import FrameWriter, raw_input, run
+from racines.render import quicktime
 from racines.render.compose import PIX_FMT
 from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
 from racines.takes.atomic import atomic_path, write_json
@@ -41,6 +42,8 @@ SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
 PIECE_FORMAT = "1"
 CHUNK = 16  # encoded pieces per chunk file (see _chunks)
+#: below this share of live frames in the master, it is joined whole again rather than patched
+MASTER_LIVE_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
 
     def join(kind: str) -> None:
         entries, path, options, what = joins[kind]
+        if kind == "master" and _patch_master(path, cache / f"{stem}.master.json", plans["master"], pieces, out_dir):
+            joined[kind] = entries
+            return
         joined[kind] = _chunks(out_dir, entries, rate, options["f"], what)
         _join(out_dir, joined[kind], path, rate, options, what)
 
@@ -142,6 +148,41 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                                                   "output": _stamp(paths[kind])})
     _prune(cache)
     return Deliverables(master_path if master else None, review_path if review else None, expected, encoded, False)
+
+
+def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece], out_dir: Path) -> bool:
+    """Put the changed pieces' frames into the existing master in place (racines.render.quicktime)
+    rather than copying the whole film again. Only when the master is the one the last render
+    wrote, every piece keeps its length, and at least half the file is still live frames
+    (below that, the full join compacts it). False: join it whole."""
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    old_entries, old_sources = state.get("entries", []), state.get("sources", [])
+    if (not master.is_file() or state.get("output") != _stamp(master)
+            or (state.get("stem"), state.get("timecode")) != (plan["stem"], plan["timecode"])
+            or [s.get("frames") for s in old_sources] != [p.frames for p in pieces]
+            or len(old_entries) != len(pieces)):
+        return False
+    try:
+        if quicktime.live_fraction(master) < MASTER_LIVE_MIN:
+            return False
+        replacements, first, tracks = {}, 0, {}
+        for index, piece in enumerate(pieces):
+            entry = plan["entries"][index]
+            if entry != old_entries[index] or plan["sources"][index] != old_sources[index]:
+                copied = "inpoint" in entry
+                media = piece.layers[0].media if copied else out_dir / entry["file"]
+                track = tracks.get(media) or tracks.setdefault(media, quicktime.read_track(media))
+                replacements[first] = (track, piece.layers[0].first_frame if copied else 0, piece.frames)
+            first += piece.frames
+        if not replacements:
+            return False
+        quicktime.replace_samples(master, replacements)
+    except (quicktime.Unpatchable, OSError):
+        return False
+    return True
 
 
 def _encoded_entry(key: str, suffix: str) -> dict:

@@ -1,0 +1,245 @@
+"""Replace the frames of a QuickTime video track in place, for a master that changes a shot at a time.
+
+A QuickTime file is a sequence of boxes: the media data (``mdat``) and an index (``moov``)
+whose sample tables give each frame's size and position in the file. Samples may sit
+anywhere, in any number of ``mdat`` boxes. So when one shot of a long ProRes master changes
+(same frame counts), its new frames can be appended in a new ``mdat`` and the index
+rewritten to point at them, instead of copying the whole file again:
+
+    before:  ftyp  wide  mdat[all frames]  moov
+    after:   ftyp  wide  mdat[all frames]  free(old moov)  mdat[new frames]  moov(new)
+
+Crash safety: the new data and index are written after the old index and flushed; only then
+is the old index renamed to ``free`` (a 4-byte write). Until that moment readers see the
+old, complete film (a demuxer uses the first ``moov``); after it, the new one. The frames
+replaced stay in the file as dead space until the caller writes the file whole again.
+
+Only what ffmpeg's ``mov`` muxer writes is handled (one video track with a sample table,
+``moov`` last); anything else raises :class:`Unpatchable` and the caller joins the file anew.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+class Unpatchable(Exception):
+    """The file is not laid out as this module expects; write it whole instead."""
+
+
+@dataclass
+class Box:
+    kind: bytes
+    payload: bytes = b""                  # leaves
+    children: list[Box] | None = None     # containers
+
+    def find(self, kind: bytes) -> Box | None:
+        return next((c for c in self.children or [] if c.kind == kind), None)
+
+    def encode(self) -> bytes:
+        body = b"".join(c.encode() for c in self.children) if self.children is not None else self.payload
+        if len(body) + 8 >= 2 ** 32:
+            return struct.pack(">I4sQ", 1, self.kind, len(body) + 16) + body
+        return struct.pack(">I4s", len(body) + 8, self.kind) + body
+
+
+@dataclass(frozen=True)
+class TopBox:
+    kind: bytes
+    offset: int
+    size: int
+
+
+def top_level(handle: BinaryIO) -> list[TopBox]:
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    boxes, offset = [], 0
+    while offset < end:
+        handle.seek(offset)
+        size, kind = _header(handle.read(16), end - offset)
+        boxes.append(TopBox(kind, offset, size))
+        offset += size
+    if offset != end:
+        raise Unpatchable("a box runs past the end of the file")
+    return boxes
+
+
+def _header(head: bytes, remaining: int) -> tuple[int, bytes]:
+    if len(head) < 8:
+        raise Unpatchable("a truncated box header")
+    size, kind = struct.unpack(">I4s", head[:8])
+    if size == 1:
+        if len(head) < 16:
+            raise Unpatchable("a truncated box header")
+        size = struct.unpack(">Q", head[8:16])[0]
+    elif size == 0:
+        size = remaining
+    if size < 8 or size > remaining:
+        raise Unpatchable(f"a {kind!r} box of impossible size {size}")
+    return size, kind
+
+
+def parse(data: bytes) -> list[Box]:
+    boxes, offset = [], 0
+    while offset < len(data):
+        size, kind = _header(data[offset:offset + 16], len(data) - offset)
+        header = 16 if struct.unpack(">I", data[offset:offset + 4])[0] == 1 else 8
+        body = data[offset + header:offset + size]
+        boxes.append(Box(kind, children=parse(body)) if kind in CONTAINERS else Box(kind, payload=body))
+        offset += size
+    return boxes
+
+
+def read_moov(handle: BinaryIO, box: TopBox) -> Box:
+    handle.seek(box.offset)
+    return parse(handle.read(box.size))[0]
+
+
+def video_table(moov: Box) -> Box:
+    """The ``stbl`` of the file's only video track."""
+    found = []
+    for trak in (c for c in moov.children if c.kind == b"trak"):
+        mdia = trak.find(b"mdia")
+        hdlr = mdia.find(b"hdlr") if mdia else None
+        if hdlr is not None and hdlr.payload[8:12] == b"vide":
+            stbl = mdia.find(b"minf").find(b"stbl") if mdia.find(b"minf") else None
+            if stbl is None:
+                raise Unpatchable("a video track without a sample table")
+            found.append(stbl)
+    if len(found) != 1:
+        raise Unpatchable(f"{len(found)} video tracks; one is expected")
+    return found[0]
+
+
+def codec_of(stbl: Box) -> bytes:
+    """The sample description's four-character code (``apch`` for ProRes 422 HQ)."""
+    stsd = stbl.find(b"stsd")
+    if stsd is None or len(stsd.payload) < 16:
+        raise Unpatchable("no sample description")
+    return stsd.payload[12:16]
+
+
+def samples(stbl: Box) -> list[tuple[int, int]]:
+    """(file offset, size) of every sample, from the sample-size, -to-chunk and chunk-offset tables."""
+    stsz, stsc = stbl.find(b"stsz"), stbl.find(b"stsc")
+    chunk_box = stbl.find(b"stco") or stbl.find(b"co64")
+    if stsz is None or stsc is None or chunk_box is None:
+        raise Unpatchable("an incomplete sample table")
+    uniform, count = struct.unpack(">II", stsz.payload[4:12])
+    sizes = [uniform] * count if uniform else list(struct.unpack(f">{count}I", stsz.payload[12:12 + 4 * count]))
+    (runs,) = struct.unpack(">I", stsc.payload[4:8])
+    table = [struct.unpack(">III", stsc.payload[8 + 12 * i:20 + 12 * i]) for i in range(runs)]
+    (chunks,) = struct.unpack(">I", chunk_box.payload[4:8])
+    wide = chunk_box.kind == b"co64"
+    offsets = struct.unpack(f">{chunks}{'Q' if wide else 'I'}", chunk_box.payload[8:8 + chunks * (8 if wide else 4)])
+    found, sample = [], 0
+    for index, chunk_offset in enumerate(offsets, start=1):
+        per_chunk = next(per for first, per, _ in reversed(table) if first <= index)
+        for _ in range(per_chunk):
+            found.append((chunk_offset, sizes[sample]))
+            chunk_offset += sizes[sample]
+            sample += 1
+    if sample != count:
+        raise Unpatchable(f"the chunk tables hold {sample} samples, the size table {count}")
+    return found
+
+
+def set_samples(stbl: Box, placed: list[tuple[int, int]]) -> None:
+    """Rewrite the tables for samples at the given (offset, size), one sample per chunk."""
+    count = len(placed)
+    sizes = struct.pack(f">{count}I", *(size for _, size in placed))
+    wide = max(offset for offset, _ in placed) >= 2 ** 32
+    offsets = struct.pack(f">{count}{'Q' if wide else 'I'}", *(offset for offset, _ in placed))
+    tables = {b"stsz": struct.pack(">III", 0, 0, count) + sizes,
+              b"stsc": struct.pack(">IIIII", 0, 1, 1, 1, 1),
+              b"co64" if wide else b"stco": struct.pack(">II", 0, count) + offsets}
+    kept = [c for c in stbl.children if c.kind not in (b"stsz", b"stsc", b"stco", b"co64")]
+    stbl.children = kept + [Box(kind, payload=payload) for kind, payload in tables.items()]
+
+
+@dataclass(frozen=True)
+class Track:
+    """The video samples of a QuickTime file and their codec."""
+
+    path: Path
+    codec: bytes
+    samples: list[tuple[int, int]]
+
+
+def read_track(path: Path) -> Track:
+    with open(path, "rb") as handle:
+        boxes = top_level(handle)
+        moov = next((b for b in boxes if b.kind == b"moov"), None)
+        if moov is None:
+            raise Unpatchable(f"{path.name} has no index (moov)")
+        stbl = video_table(read_moov(handle, moov))
+        return Track(path, codec_of(stbl), samples(stbl))
+
+
+def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]]) -> None:
+    """Replace runs of samples of ``path``'s video track: ``{first sample: (source, its first
+    sample, count)}``. The sample count and everything else in the index stay as they are."""
+    with open(path, "r+b") as handle:
+        boxes = top_level(handle)
+        if not boxes or boxes[-1].kind != b"moov" or sum(b.kind == b"moov" for b in boxes) != 1:
+            raise Unpatchable("the index (moov) is not the file's last box")
+        old = boxes[-1]
+        moov = read_moov(handle, old)
+        stbl = video_table(moov)
+        codec, placed = codec_of(stbl), samples(stbl)
+        for first, (source, start, count) in replacements.items():
+            if source.codec != codec:
+                raise Unpatchable(f"{source.path.name} holds {source.codec!r} frames, the file {codec!r}")
+            if first + count > len(placed) or start + count > len(source.samples):
+                raise Unpatchable(f"a replacement from {source.path.name} runs past the end of a track")
+        end = old.offset + old.size
+        try:
+            _append(handle, end, placed, replacements)
+            set_samples(stbl, placed)
+            handle.write(moov.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.truncate(end)  # the old index is still the file's only one: as it was
+            raise
+        switch_index(handle, old)
+
+
+def switch_index(handle: BinaryIO, old: TopBox) -> None:
+    """Retire the old index: from here on the new one, written after it, is the file's only one."""
+    handle.seek(old.offset + 4)
+    handle.write(b"free")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _append(handle: BinaryIO, end: int, placed: list[tuple[int, int]],
+            replacements: dict[int, tuple[Track, int, int]]) -> None:
+    """Write the replacing samples in one new ``mdat`` after ``end``, noting where each lands."""
+    runs = sorted(replacements.items(), key=lambda item: item[0])
+    total = sum(size for _, (source, start, count) in runs for _, size in source.samples[start:start + count])
+    handle.seek(end)
+    handle.write(struct.pack(">I4sQ", 1, b"mdat", total + 16))  # the 64-bit form: any length
+    position = end + 16
+    for first, (source, start, count) in runs:
+        with open(source.path, "rb") as media:
+            for index, (offset, size) in enumerate(source.samples[start:start + count]):
+                media.seek(offset)
+                data = media.read(size)
+                if len(data) != size:
+                    raise Unpatchable(f"{source.path.name} ends inside a frame")
+                handle.write(data)
+                placed[first + index] = (position, size)
+                position += size
+
+
+def live_fraction(path: Path) -> float:
+    """The share of the file's bytes that its video samples use: the rest is index and dead space."""
+    track = read_track(path)
+    return sum(size for _, size in track.samples) / max(1, path.stat().st_size)
