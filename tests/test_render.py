@@ -141,3 +141,33 @@ def test_reader_seeks_to_the_exact_frame(tmp_path, rate, container):
     for first in (0, 1, 37, 107):
         read = [frame.tobytes() for frame in open_reader(media, first, 13, "clip", 160, 90, Fraction(rate))]
         assert read == every[first:first + 13]
+
+
+def test_a_master_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path):
+    """Patching needs the index last (ffmpeg's default); a +faststart file, or a source of
+    another codec, is refused before a byte is written, so the caller joins the file whole."""
+    import ffmpeg
+
+    from racines.media.ffmpeg import ffmpeg_exe
+    from racines.render import quicktime
+
+    def make(name, vcodec, **options):
+        path = tmp_path / name
+        (ffmpeg.input("testsrc2=s=160x90:r=24", f="lavfi")
+         .output(str(path), vcodec=vcodec, pix_fmt="yuv422p10le", f="mov", **{"frames:v": 24}, **options)
+         .run(cmd=ffmpeg_exe(), quiet=True))
+        return path
+
+    faststart = make("faststart.mov", "prores_ks", movflags="+faststart", **{"profile:v": 3})
+    plain = make("plain.mov", "prores_ks", **{"profile:v": 3})
+    other = make("other.mov", "prores_ks", **{"profile:v": 1})  # ProRes LT: apcs, not apch
+    for target, source in ((faststart, plain), (plain, other)):
+        before = target.read_bytes()
+        with pytest.raises(quicktime.Unpatchable):
+            quicktime.replace_samples(target, {0: (quicktime.read_track(source), 0, 4)})
+        assert target.read_bytes() == before
+    # and a patch that holds: frames 4..7 of `plain` replaced by frames 10..13 of a copy
+    copy = make("copy.mov", "prores_ks", **{"profile:v": 3})
+    quicktime.replace_samples(plain, {4: (quicktime.read_track(copy), 10, 4)})
+    frames, original = decode_frames(plain, "gray", 160, 90), decode_frames(copy, "gray", 160, 90)
+    assert frames[:4] == original[:4] and frames[4:8] == original[10:14] and frames[8:] == original[8:]
