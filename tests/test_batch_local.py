@@ -239,3 +239,23 @@ def test_the_page_escapes_titles_and_errors(tmp_path):
     assert "Bao &amp; &lt;family&gt;.jpg: the photograph cannot be decoded" in page
     assert page.count("<script>") == 1  # only the page's own picture check
     assert "http" not in page.replace('name="viewport"', "")  # no external resource
+
+
+def test_the_plan_starts_with_the_shots_expected_to_take_longest(tiny_project):
+    """Never timed: frames weighted by the generator's cost (the 24-frame morph before the
+    24-frame Ken Burns shot, both before the 12-frame still). Timed once: the last take's pace."""
+    from racines.batch.plan import make_plan
+    from racines.film.loader import load_film
+
+    assert make_plan(load_film(tiny_project)).first == ("s020", "s010", "s030")
+    assert batch(tiny_project, "--profile", "draft", "--jobs", "1").exit_code == 0
+    store = TakeStore(tiny_project)
+    manifest = store.latest("s030").folder / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["timings"]["generate_and_encode_s"] = 600.0  # as if the still had been slow to make
+    manifest.write_text(json.dumps(data))
+    for shot_id, seed in (("s010", "seed: 7"), ("s030", "{kind: still}"), ("s020", "hold_start: 2")):
+        text = (tiny_project / "shots" / f"{shot_id}.yaml").read_text()
+        new = {"s010": "seed: 8", "s030": "{kind: still, seed: 2}", "s020": "hold_start: 3"}[shot_id]
+        (tiny_project / "shots" / f"{shot_id}.yaml").write_text(text.replace(seed, new))
+    assert make_plan(load_film(tiny_project)).first == ("s030", "s020", "s010")

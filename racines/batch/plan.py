@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from racines.film.model import Film, Shot
+from racines.generators import get_generator
 from racines.pipeline import ShotState, credits_for, film_status
 from racines.takes.cache import HashCache, key_of
 from racines.takes.make import take_inputs
@@ -49,12 +50,25 @@ class Plan:
     keys: dict[str, str] = field(default_factory=dict)      # cache key of each shot to render
 
 
+def estimated_seconds(shot: Shot, store: TakeStore) -> float:
+    """How long the shot's take should take: its last take's pace with the same generator if
+    it has one (seconds per frame, from the manifest's timings), else its frames weighted by
+    the generator's relative cost (a Ken Burns frame is worth about 20 ms on a CPU)."""
+    generator = get_generator(shot.kind)
+    for take in reversed(store.takes(shot.id)):
+        seconds = take.manifest.get("timings", {}).get("generate_and_encode_s")
+        if take.manifest.get("generator", {}).get("name") == generator.name and seconds and take.frames:
+            return seconds / take.frames * shot.frames
+    return 0.02 * generator.cost_per_frame * shot.frames
+
+
 def make_plan(film: Film) -> Plan:
     """Plan the shots of ``film.cut`` (unconsented shots are already out of the cut)."""
     states = {state.shot_id: state for state in film_status(film)}
     first = [s for s in film.cut if states[s].state in TO_RENDER and not depends_on_takes(film.shots[s])]
     # longest first, so that the last shot to finish is a short one (LPT scheduling)
-    first.sort(key=lambda s: -film.shots[s].frames)
+    store = TakeStore(film.root)
+    first.sort(key=lambda s: -estimated_seconds(film.shots[s], store))
     after = tuple(s for s in film.cut if depends_on_takes(film.shots[s]))
     hashes = HashCache.for_project(film.root)
     keys = {s: key_of(take_inputs(film.shots[s], film, hashes)) for s in first}

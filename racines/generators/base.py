@@ -22,6 +22,8 @@ class Generator:
     version: ClassVar[str]
     #: the models this generator uses, for the manifest and the end credits
     models: ClassVar[tuple[str, ...]] = ()
+    #: a frame's cost against a Ken Burns frame: the batch's estimate of a shot never timed
+    cost_per_frame: ClassVar[float] = 1.0
     #: packages whose version can change the pixels: part of the cache key
     libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-python-headless", "pillow")
 

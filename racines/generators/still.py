@@ -19,6 +19,7 @@ from racines.generators.base import Generator
 class StillGenerator(Generator):
     name = "still"
     version = "1"
+    cost_per_frame = 0.5
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         frame = fit(load_rgb(shot.source.path), film.width, film.height, shot.generator.fit)

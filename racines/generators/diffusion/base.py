@@ -117,6 +117,7 @@ class DiffusionGenerator(Generator):
     """A generator that runs a diffusers pipeline on a model resolved through :mod:`racines.models`."""
 
     libraries = ("numpy", "opencv-python-headless", "pillow", "torch", "diffusers", "transformers")
+    cost_per_frame = 500.0  # tens of denoising steps through a video transformer or UNet per clip
     #: pipeline classes (model_index.json ``_class_name``) whose folders this generator loads
     accepts: ClassVar[tuple[str, ...]]
     #: defaults when the model's entry does not say (racines models)
