@@ -166,8 +166,15 @@ def test_a_master_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path
         with pytest.raises(quicktime.Unpatchable):
             quicktime.replace_samples(target, {0: (quicktime.read_track(source), 0, 4)})
         assert target.read_bytes() == before
-    # and a patch that holds: frames 4..7 of `plain` replaced by frames 10..13 of a copy
+    # a file that changed since the caller looked at it (another render patched it) is refused
     copy = make("copy.mov", "prores_ks", **{"profile:v": 3})
-    quicktime.replace_samples(plain, {4: (quicktime.read_track(copy), 10, 4)})
+    before, stat = plain.read_bytes(), plain.stat()
+    with pytest.raises(quicktime.Unpatchable, match="changed since"):
+        quicktime.replace_samples(plain, {4: (quicktime.read_track(copy), 10, 4)},
+                                  expected=(stat.st_size + 1, stat.st_mtime_ns))
+    assert plain.read_bytes() == before
+    # and a patch that holds: frames 4..7 of `plain` replaced by frames 10..13 of a copy
+    quicktime.replace_samples(plain, {4: (quicktime.read_track(copy), 10, 4)},
+                              expected=(stat.st_size, stat.st_mtime_ns))
     frames, original = decode_frames(plain, "gray", 160, 90), decode_frames(copy, "gray", 160, 90)
     assert frames[:4] == original[:4] and frames[4:8] == original[10:14] and frames[8:] == original[8:]

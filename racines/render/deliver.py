@@ -179,7 +179,7 @@ def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece
             first += piece.frames
         if not replacements:
             return False
-        quicktime.replace_samples(master, replacements)
+        quicktime.replace_samples(master, replacements, expected=state["output"])
     except (quicktime.Unpatchable, OSError):
         return False
     return True

@@ -20,6 +20,7 @@ Only what ffmpeg's ``mov`` muxer writes is handled (one video track with a sampl
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 from dataclasses import dataclass
@@ -182,10 +183,18 @@ def read_track(path: Path) -> Track:
         return Track(path, codec_of(stbl), samples(stbl))
 
 
-def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]]) -> None:
+def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
+                    expected: tuple[int, int] | None = None) -> None:
     """Replace runs of samples of ``path``'s video track: ``{first sample: (source, its first
-    sample, count)}``. The sample count and everything else in the index stay as they are."""
+    sample, count)}``. The sample count and everything else in the index stay as they are.
+
+    The file is locked (``flock``) while it changes, so two renders never append at once; with
+    ``expected`` (size, mtime in ns), a file that changed since the caller looked is refused."""
     with open(path, "r+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        stat = os.fstat(handle.fileno())
+        if expected is not None and (stat.st_size, stat.st_mtime_ns) != tuple(expected):
+            raise Unpatchable("the file changed since it was planned")
         boxes = top_level(handle)
         if not boxes or boxes[-1].kind != b"moov" or sum(b.kind == b"moov" for b in boxes) != 1:
             raise Unpatchable("the index (moov) is not the file's last box")
