@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -161,12 +162,16 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
             click.echo(f"take {shot_id} {takes[shot_id].version} ({state}): {takes[shot_id].media.relative_to(film.root)}")
         if chosen:
             return
-        timeline, written = pipeline.export_edit(film, pipeline.selected_takes(film))
+        timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film))
+        # the exports are Python work and the film mostly waits on ffmpeg: they overlap well
+        with ThreadPoolExecutor(1, thread_name_prefix="racines-exports") as pool:
+            exports = pool.submit(pipeline.write_edit, film, timeline)
+            # the pieces a change left to encode (the shot's own, its dissolves) go side by side
+            result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
+                                          workers=cpu_cores(), master=not no_master)
+            written = exports.result()
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
-        # the pieces a change left to encode (the shot's own, its dissolves) go side by side
-        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars, workers=cpu_cores(),
-                                      master=not no_master)
         outputs = [path for path in (result.master, result.review) if path is not None]
         verb = "unchanged" if result.unchanged else "wrote"
         for path in outputs:

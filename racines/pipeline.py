@@ -189,16 +189,27 @@ def export_edit(film: Film, takes: dict[str, Take], aaf: bool = False) -> tuple[
     """Write the timeline as .otio, CMX 3600 .edl and FCP 7 .xml under edl/ (and .aaf when
     asked: writing AAF is slow, so renders leave it to racines edl); return it and the files
     that changed."""
+    timeline = cut_timeline(film, takes)
+    return timeline, write_edit(film, timeline, aaf)
+
+
+def cut_timeline(film: Film, takes: dict[str, Take]) -> otio.schema.Timeline:
+    """The cut as an OTIO timeline whose media paths are relative to edl/."""
+    return build_timeline(film, takes, film.root / EDL_DIR)
+
+
+def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False) -> list[Path]:
+    """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/; the files that changed.
+    It only reads the timeline, so it can run beside the film's render."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
-    timeline = build_timeline(film, takes, edl_dir)
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
     aaf_path = edl_dir / f"{film.slug()}.aaf"
     if aaf and (written or not aaf_path.is_file()):  # it follows the text formats (binary, not compared)
         written.append(write_aaf(timeline, aaf_path))
-    return timeline, written
+    return written
 
 
 def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = None) -> Path:

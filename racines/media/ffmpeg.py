@@ -96,15 +96,19 @@ class FrameWriter:
             self._process.proc.wait()
             raise RenderFailed(f"ffmpeg stopped while {self._process.what}:\n{self._process.error_tail()}") from None
 
+    def end_input(self) -> None:
+        """Tell ffmpeg the frames are done, so that it flushes while other work goes on."""
+        try:
+            self._process.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
     def __enter__(self) -> FrameWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            try:
-                self._process.proc.stdin.close()
-            except BrokenPipeError:
-                pass
+            self.end_input()
             self._process.finish()
         else:
             self._process.kill()

@@ -240,6 +240,8 @@ def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecod
             for writer in writers:
                 writer.write(frame)
             on_frame(count)
+        for writer in writers:  # both encoders flush at once, not one after the other
+            writer.end_input()
 
 
 def _burn_ins(stream, piece: Piece, labels: Path, timecode: str, rate_text: str, height: int):
