@@ -310,6 +310,13 @@ def test_a_change_patches_the_master_in_place_and_a_crash_before_the_switch_keep
         leftover.unlink()
     assert run(tiny_project, "render", "--no-review").exit_code == 0
     assert framemd5(master) == patched and patched != second_film
+    # a change of size (every take made again) is joined whole, never patched into the old track
+    edit(tiny_project / "shots/film.yaml", "256x144", "320x180")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    assert top_boxes(master) == ["ftyp", "wide", "mdat", "moov"]
+    assert len(decode_frames(master, "gray", 320, 180)) == 62
+    edit(tiny_project / "shots/film.yaml", "320x180", "256x144")
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
     # once dead frames would outweigh live ones, the master is joined whole again (compacted)
     monkeypatch.setattr(deliver, "MASTER_LIVE_MIN", 0.99)
     edit(tiny_project / "shots/s010.yaml", "zoom: 1.3}", "zoom: 1.2}")

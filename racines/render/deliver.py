@@ -85,7 +85,8 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     # leaves the review's cached pieces alone
     plans = {}
     if master:
-        plans["master"] = {"stem": stem, "timecode": start_tc, "entries": master_entries, "sources": sources}
+        plans["master"] = {"stem": stem, "timecode": start_tc, "format": format_key, "entries": master_entries,
+                           "sources": sources}
     if review:
         plans["review"] = {"stem": stem, "timecode": start_tc, "entries": review_entries, "sources": sources}
     paths = {"master": master_path, "review": review_path}
@@ -153,15 +154,16 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
 def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece], out_dir: Path) -> bool:
     """Put the changed pieces' frames into the existing master in place (racines.render.quicktime)
     rather than copying the whole film again. Only when the master is the one the last render
-    wrote, every piece keeps its length, and at least half the file is still live frames
-    (below that, the full join compacts it). False: join it whole."""
+    wrote, in the same size and rate, every piece keeps its length, less than half the film
+    changed, and at least half the file is still live frames (below that, the full join
+    compacts it). False: join it whole."""
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     old_entries, old_sources = state.get("entries", []), state.get("sources", [])
     if (not master.is_file() or state.get("output") != _stamp(master)
-            or (state.get("stem"), state.get("timecode")) != (plan["stem"], plan["timecode"])
+            or [state.get(k) for k in ("stem", "timecode", "format")] != [plan[k] for k in ("stem", "timecode", "format")]
             or [s.get("frames") for s in old_sources] != [p.frames for p in pieces]
             or len(old_entries) != len(pieces)):
         return False
@@ -174,10 +176,11 @@ def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece
             if entry != old_entries[index] or plan["sources"][index] != old_sources[index]:
                 copied = "inpoint" in entry
                 media = piece.layers[0].media if copied else out_dir / entry["file"]
-                track = tracks.get(media) or tracks.setdefault(media, quicktime.read_track(media))
-                replacements[first] = (track, piece.layers[0].first_frame if copied else 0, piece.frames)
+                if media not in tracks:
+                    tracks[media] = quicktime.read_track(media)
+                replacements[first] = (tracks[media], piece.layers[0].first_frame if copied else 0, piece.frames)
             first += piece.frames
-        if not replacements:
+        if not replacements or 2 * sum(count for _, _, count in replacements.values()) >= first:
             return False
         quicktime.replace_samples(master, replacements, expected=state["output"])
     except (quicktime.Unpatchable, OSError):

@@ -119,11 +119,14 @@ def video_table(moov: Box) -> Box:
 
 
 def codec_of(stbl: Box) -> bytes:
-    """The sample description's four-character code (``apch`` for ProRes 422 HQ)."""
+    """The sample description's four-character code (``apch`` for ProRes 422 HQ) and the
+    frame's width and height: frames that differ in any of them cannot share the track."""
     stsd = stbl.find(b"stsd")
-    if stsd is None or len(stsd.payload) < 16:
-        raise Unpatchable("no sample description")
-    return stsd.payload[12:16]
+    if stsd is None or len(stsd.payload) < 44:
+        raise Unpatchable("no video sample description")
+    # stsd: version/flags, entry count; the entry: size, format, 6 reserved bytes, data
+    # reference, version, revision, vendor, temporal and spatial quality, width, height
+    return stsd.payload[12:16] + stsd.payload[40:44]
 
 
 def samples(stbl: Box) -> list[tuple[int, int]]:
