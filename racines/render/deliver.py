@@ -168,8 +168,6 @@ def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece
             or len(old_entries) != len(pieces)):
         return False
     try:
-        if quicktime.live_fraction(master) < MASTER_LIVE_MIN:
-            return False
         replacements, first, tracks = {}, 0, {}
         for index, piece in enumerate(pieces):
             entry = plan["entries"][index]
@@ -182,7 +180,7 @@ def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece
             first += piece.frames
         if not replacements or 2 * sum(count for _, _, count in replacements.values()) >= first:
             return False
-        quicktime.replace_samples(master, replacements, expected=state["output"])
+        quicktime.replace_samples(master, replacements, expected=state["output"], min_live=MASTER_LIVE_MIN)
     except (quicktime.Unpatchable, OSError):
         return False
     return True

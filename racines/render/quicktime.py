@@ -187,12 +187,14 @@ def read_track(path: Path) -> Track:
 
 
 def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
-                    expected: tuple[int, int] | None = None) -> None:
+                    expected: tuple[int, int] | None = None, min_live: float = 0.0) -> None:
     """Replace runs of samples of ``path``'s video track: ``{first sample: (source, its first
     sample, count)}``. The sample count and everything else in the index stay as they are.
 
     The file is locked (``flock``) while it changes, so two renders never append at once; with
-    ``expected`` (size, mtime in ns), a file that changed since the caller looked is refused."""
+    ``expected`` (size, mtime in ns), a file that changed since the caller looked is refused,
+    and so is one whose video samples fill less than ``min_live`` of its bytes (the rest is
+    index and the dead frames of earlier replacements: time to write it whole)."""
     with open(path, "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
         stat = os.fstat(handle.fileno())
@@ -205,6 +207,8 @@ def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
         moov = read_moov(handle, old)
         stbl = video_table(moov)
         codec, placed = codec_of(stbl), samples(stbl)
+        if sum(size for _, size in placed) < min_live * stat.st_size:
+            raise Unpatchable(f"less than {min_live:.0%} of the file is live frames")
         for first, (source, start, count) in replacements.items():
             if source.codec != codec:
                 raise Unpatchable(f"{source.path.name} holds {source.codec!r} frames, the file {codec!r}")
@@ -249,9 +253,3 @@ def _append(handle: BinaryIO, end: int, placed: list[tuple[int, int]],
                 handle.write(data)
                 placed[first + index] = (position, size)
                 position += size
-
-
-def live_fraction(path: Path) -> float:
-    """The share of the file's bytes that its video samples use: the rest is index and dead space."""
-    track = read_track(path)
-    return sum(size for _, size in track.samples) / max(1, path.stat().st_size)
