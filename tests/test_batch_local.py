@@ -259,3 +259,26 @@ def test_the_plan_starts_with_the_shots_expected_to_take_longest(tiny_project):
         new = {"s010": "seed: 8", "s030": "{kind: still, seed: 2}", "s020": "hold_start: 3"}[shot_id]
         (tiny_project / "shots" / f"{shot_id}.yaml").write_text(text.replace(seed, new))
     assert make_plan(load_film(tiny_project)).first == ("s030", "s020", "s010")
+
+
+def test_workers_are_forked_with_the_morph_engine_already_imported(tiny_project, tmp_path):
+    # in a fresh interpreter: the batch process imports torch and the engine once, before it
+    # forks the morph's worker, and no earlier (a cache-key check never needs them)
+    script = f"""
+import sys
+from pathlib import Path
+from racines import pipeline
+from racines.batch.executors import LocalExecutor
+from racines.batch.task import ShotTask
+film = pipeline.load(Path({str(tiny_project)!r}), "draft")
+morph = next(s.id for s in film.shots.values() if s.kind == "morph")
+assert "torch" not in sys.modules
+executor = LocalExecutor(jobs=1)
+executor.start(film, ShotTask(morph, 1, Path({str(tmp_path / 'morph.log')!r}), "draft", "local"))
+assert "torch" in sys.modules and "racines.motion.morph" in sys.modules
+(outcome,) = executor.wait(None)
+print(outcome.ok, outcome.version)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "v001"], done.stdout

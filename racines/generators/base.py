@@ -24,6 +24,9 @@ class Generator:
     models: ClassVar[tuple[str, ...]] = ()
     #: a frame's cost against a Ken Burns frame: the batch's estimate of a shot never timed
     cost_per_frame: ClassVar[float] = 1.0
+    #: modules that frames() imports when it draws (not when a cache key is checked); a batch
+    #: imports them once before it forks its workers, so that each starts with them loaded
+    runtime_modules: ClassVar[tuple[str, ...]] = ()
     #: packages whose version can change the pixels: part of the cache key
     libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-python-headless", "pillow")
 

@@ -33,6 +33,7 @@ class MorphGenerator(Generator):
     name = "morph"
     version = "2"
     cost_per_frame = 5.0  # flow, mesh warps and colour per frame (about 5x, measured at 640x360)
+    runtime_modules = ("racines.motion.morph", "racines.motion.warp")  # torch and OpenCV: 1.5 s to import
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         # the engine (and torch) load only when a morph is drawn, not when a cache key is checked

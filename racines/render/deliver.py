@@ -40,7 +40,7 @@ PIECES_DIR = Path("cache") / "pieces"
 LINKS_DIR = Path("cache") / "links"
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
-PIECE_FORMAT = "1"
+PIECE_FORMAT = "2"
 CHUNK = 16  # encoded pieces per chunk file (see _chunks)
 #: below this share of live frames in the master, it is joined whole again rather than patched
 MASTER_LIVE_MIN = 0.5
