@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 internal error (a bug: rerun with --debug and report it);
 2 invalid input (shot files, photographs, consent, usage); 3 a render failed (ffmpeg or a
 generator); 4 the batch finished with failures; 5 the batch found nothing to do; 75 another
-batch holds the lock; 130 interrupted.
+batch or render holds the project's lock; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
+from racines.batch.lock import batch_lock
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
+from racines.film.model import Film
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache
 from racines.takes.identity import cpu_cores
@@ -138,17 +140,24 @@ def validate(ctx: Context, profile: str | None) -> None:
 @click.option("--no-master", is_flag=True,
               help="Leave the ProRes master as it is: takes, EDL and review copy only (quick iterations).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, metavar="SECONDS",
+              help="Wait this long for a batch or render running in this project instead of refusing at once.")
 @PROFILE
 @click.pass_obj
 def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, no_master: bool,
-           quiet: bool, profile: str | None) -> None:
-    """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot)."""
+           quiet: bool, wait_s: float, profile: str | None) -> None:
+    """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot).
+    One render or batch at a time per project: another one refuses (exit 75) or --wait."""
 
     def action():
         if no_review and no_master:
             raise UsageError("--no-review and --no-master together leave no film to render\n"
                              "    fix: use --shot ID to make takes only")
         film = ctx.film(profile, models=True)
+        with batch_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
+            locked(film)
+
+    def locked(film: Film):
         _share_cpu_cores()
         bars = _Bars(not quiet and sys.stderr.isatty())
         chosen = pipeline.select_shots(film, list(shots)) if shots else None

@@ -92,6 +92,6 @@ class ModelUnavailable(RenderFailed):
 
 
 class BatchBusy(RacinesError):
-    """Another batch holds the project's batch lock."""
+    """Another batch or render holds the project's lock."""
 
     exit_code = ExitCode.BUSY

@@ -24,7 +24,7 @@ from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, 
 from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
 from racines.film.schema import models_of
-from racines.render.deliver import Deliverables, render_timeline
+from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
 from racines.generators import get_generator
 from racines.generators.credits import credit_lines
 from racines.generators.diffusion.base import check_final
@@ -236,7 +236,8 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
                 progress: Progress | None = None, workers: int = 1, master: bool = True) -> Deliverables:
     """Render the master and the review copy (or one of them); ``workers`` pieces of the film
     are encoded at once."""
-    sweep_partials(film.root / RENDERS_DIR)
+    for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR):
+        sweep_partials(folder)  # what a killed render left (the caller holds the project's lock)
     total = round(timeline.duration().value)
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),

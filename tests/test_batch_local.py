@@ -282,3 +282,25 @@ print(outcome.ok, outcome.version)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "v001"], done.stdout
+
+
+def test_a_render_waits_for_or_refuses_a_running_batch_and_the_other_way_round(tiny_project):
+    render = ["--project", str(tiny_project), "render", "--quiet"]
+    with batch_lock(tiny_project):  # a batch is running
+        refused = CliRunner().invoke(main, render)
+        assert refused.exit_code == 75, refused.output
+        assert "another batch holds" in refused.output and "--wait SECONDS" in refused.output
+    assert not (tiny_project / "renders/takes").exists()  # the refused render made nothing
+    code = ("import sys, time\nfrom racines.batch.lock import batch_lock\n"
+            "with batch_lock(sys.argv[1], command='render'):\n    print('held', flush=True)\n    time.sleep(2)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tiny_project)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = batch(tiny_project)
+        assert busy.exit_code == 75 and "another render holds" in busy.output, busy.output
+        waited = CliRunner().invoke(main, [*render[:-1], "--wait", "60", "--quiet"])
+    finally:
+        holder.wait()
+    assert waited.exit_code == 0, waited.output
+    assert "waiting up to 60 s for the render that holds" in waited.output
+    assert len(list((tiny_project / "renders").glob("*_master.mov"))) == 1

@@ -219,15 +219,20 @@ def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(
     chunks = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
     assert len(chunks) == (3 if chunk == 2 else 0)
     # s030 sits between a 4-frame dissolve (from s020) and a cut (to s040): its dissolve and solo pieces
+    pieces = tiny_project / "renders/cache/pieces"
+    (pieces / ".burnin.k1ll3d.partial").mkdir()  # what a render killed mid-piece leaves
+    (pieces / ".burnin.k1ll3d.partial" / "label0000.txt").write_text("s030 v001")
+    (pieces / ".0123abcd.k1ll3d.partial.mp4").write_bytes(b"half a piece")
     edit(tiny_project / "shots/s030.yaml", "{kind: still}", "{kind: still, seed: 3}")
     result = run(tiny_project, "render")
     assert result.exit_code == 0, result.output
     assert "2 piece(s) of the film encoded" in result.output
+    assert not [p.name for p in pieces.iterdir() if p.name.startswith(".")]  # swept, and none of its own left
     after = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
     if chunk == 2:  # the chunks holding s030's two pieces are joined again; the first (s010's) is kept
         kept = set(after) & set(chunks)
         assert len(after) == 3 and len(kept) == 1 and all(after[name] == chunks[name] for name in kept)
-    assert sorted(p.name for p in (tiny_project / "renders").iterdir() if p.is_file()) == [
+    assert sorted(p.name for p in (tiny_project / "renders").iterdir() if p.is_file() and p.name != ".batch.lock") == [
         "tiny_film_master.ffconcat", "tiny_film_master.mov", "tiny_film_review.ffconcat", "tiny_film_review.mp4"]
     incremental = {name: framemd5(tiny_project / "renders" / name)
                    for name in ("tiny_film_master.mov", "tiny_film_review.mp4")}

@@ -1,4 +1,7 @@
-"""One batch at a time per project: an OS lock on ``renders/.batch.lock``.
+"""One batch or render at a time per project: an OS lock on ``renders/.batch.lock``.
+
+A director's ``racines render`` and the nightly batch write the same takes and the same
+film, so they take the same lock.
 
 The lock is ``flock`` on an open file, not the file's existence: the kernel drops it when the
 holder exits in any way (SIGKILL, power cut of a network client aside), so a killed batch
@@ -24,19 +27,21 @@ from racines.errors import BatchBusy
 LOCK_FILE = Path("renders") / ".batch.lock"
 
 
-def _holder(fd: int) -> str:
+def _holder(fd: int) -> tuple[str, str]:
+    """What holds the lock ("batch" or "render") and who, as its file says."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         info = json.loads(os.read(fd, 4096).decode("utf-8"))
-        return f"pid {info['pid']} on {info['host']}, since {info['since']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a process that has not said who it is yet"
+        return str(info.get("command", "batch")), f"pid {info['pid']} on {info['host']}, since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "run", "a process that has not said who it is yet"
 
 
 @contextmanager
-def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
-    """Hold the project's batch lock for the block; wait up to ``wait_s`` seconds for it,
-    else raise :class:`BatchBusy` naming the holder."""
+def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None,
+               command: str = "batch") -> Iterator[Path]:
+    """Hold the project's lock for the block as ``command`` (batch or render); wait up to
+    ``wait_s`` seconds for it, else raise :class:`BatchBusy` naming the holder."""
     path = Path(root) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -49,17 +54,18 @@ def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] |
                 break
             except BlockingIOError:
                 remaining = deadline - time.monotonic()
+                holder, who = _holder(fd)
                 if remaining <= 0:
                     raise BatchBusy(
-                        f"another batch holds {path} ({_holder(fd)})\n    fix: let it finish, or run with "
-                        f"--wait SECONDS to wait for it; a killed batch releases the lock by itself") from None
+                        f"another {holder} holds {path} ({who})\n    fix: let it finish, or run with "
+                        f"--wait SECONDS to wait for it; a killed {holder} releases the lock by itself") from None
                 if on_wait and not told:
-                    on_wait(f"waiting up to {wait_s:g} s for the batch that holds {path} ({_holder(fd)})")
+                    on_wait(f"waiting up to {wait_s:g} s for the {holder} that holds {path} ({who})")
                     told = True
                 time.sleep(min(0.2, remaining))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+        os.write(fd, json.dumps({"command": command, "pid": os.getpid(), "host": socket.gethostname(),
                                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
         yield path
     finally:

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
@@ -34,7 +33,7 @@ from racines.media.ffmpeg import FrameWriter, raw_input, run
 from racines.render import quicktime
 from racines.render.compose import PIX_FMT
 from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
-from racines.takes.atomic import atomic_path, write_json
+from racines.takes.atomic import atomic_path, staging_dir, write_json
 
 PIECES_DIR = Path("cache") / "pieces"
 LINKS_DIR = Path("cache") / "links"
@@ -232,7 +231,8 @@ def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecod
                 presets.tag_bt709(raw_input(width, height, rate_text, PIX_FMT))
                 .output(str(tmp), **presets.prores_hq(timecode)), "encoding the master")))
         if review is not None:
-            labels = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="racines-burnin-")))
+            # beside the piece, not in /tmp: a render killed here leaves it to the next one's sweep
+            labels = stack.enter_context(staging_dir(review.parent, "burnin"))
             tmp = stack.enter_context(atomic_path(review))
             graph = _burn_ins(raw_input(width, height, rate_text, PIX_FMT), piece, labels, timecode, rate_text, height)
             writers.append(stack.enter_context(FrameWriter(
