@@ -22,7 +22,7 @@ from racines import __version__, pipeline
 from racines.batch.lock import batch_lock
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
-from racines.film.model import Film
+from racines.film.model import Film, Shot
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache
 from racines.takes.identity import cpu_cores
@@ -154,14 +154,15 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
             raise UsageError("--no-review and --no-master together leave no film to render\n"
                              "    fix: use --shot ID to make takes only")
         film = ctx.film(profile, models=True)
-        with batch_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
-            locked(film)
-
-    def locked(film: Film):
-        _share_cpu_cores()
-        bars = _Bars(not quiet and sys.stderr.isatty())
         chosen = pipeline.select_shots(film, list(shots)) if shots else None
         film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
+        # checked before the lock: a refused render writes nothing, not even the lock file
+        with batch_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
+            locked(film, chosen, skipped)
+
+    def locked(film: Film, chosen: list[str] | None, skipped: list[Shot]):
+        _share_cpu_cores()
+        bars = _Bars(not quiet and sys.stderr.isatty())
         for shot in skipped:
             click.echo(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}", err=True)
         wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
