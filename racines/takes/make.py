@@ -135,7 +135,8 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
                       "description": generator.describe(models), "settings": shot.generator.model_dump(mode="json")},
         "media": {"editorial": media_name, "lossless": LOSSLESS_NAME, "reel": reel,
                   "thumbnail": THUMBNAIL_NAME, "contact_sheet": CONTACT_NAME,
-                  "timecode_start": TAKE_TIMECODE, "codec": "prores_ks HQ yuv422p10le bt709"},
+                  "timecode_start": TAKE_TIMECODE,
+                  "codec": f"prores_ks HQ qscale {presets.PRORES_QSCALE} yuv422p10le bt709"},
         "software": _software(),
         "machine": machine(),
     }
