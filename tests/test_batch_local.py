@@ -304,3 +304,14 @@ def test_a_render_waits_for_or_refuses_a_running_batch_and_the_other_way_round(t
     assert waited.exit_code == 0, waited.output
     assert "waiting up to 60 s for the render that holds" in waited.output
     assert len(list((tiny_project / "renders").glob("*_master.mov"))) == 1
+
+
+def test_a_module_that_cannot_be_preloaded_is_left_to_the_shot(tiny_project, monkeypatch):
+    from racines.generators.morph import MorphGenerator
+
+    # the batch process must not fall over on a generator's import: the shot's worker owns that failure
+    monkeypatch.setattr(MorphGenerator, "runtime_modules", ("racines_has_no_such_module",))
+    result = batch(tiny_project, "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    states = {entry["shot_id"]: entry["state"] for entry in summary(tiny_project)["shots"]}
+    assert states["s020"] == "made", states  # s020 is the tiny film's morph

@@ -81,8 +81,11 @@ def _preload(film: Film, shot_id: str) -> None:
     """Import what the shot's generator loads when it draws, here in the batch process: forked
     workers then share it instead of each importing it again (torch alone takes over a second).
     Importing torch starts no CUDA context, so workers can still use their own GPUs."""
-    for module in get_generator(film.shots[shot_id].kind).runtime_modules:
-        importlib.import_module(module)
+    try:
+        for module in get_generator(film.shots[shot_id].kind).runtime_modules:
+            importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - a broken install fails in the shot's worker, for that shot only
+        pass
 
 
 class LocalExecutor:
