@@ -19,7 +19,7 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
-from racines.batch.lock import batch_lock
+from racines.batch.lock import project_lock
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
 from racines.film.model import Film, Shot
@@ -157,7 +157,7 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         chosen = pipeline.select_shots(film, list(shots)) if shots else None
         film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
         # checked before the lock: a refused render writes nothing, not even the lock file
-        with batch_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
+        with project_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
             locked(film, chosen, skipped)
 
     def locked(film: Film, chosen: list[str] | None, skipped: list[Shot]):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from racines.batch.lock import batch_lock
+from racines.batch.lock import project_lock
 from racines.cli import main
 from racines.generators.kenburns import KenBurnsGenerator
 from racines.takes.store import TakeStore
@@ -145,12 +145,12 @@ def test_sigterm_stops_the_workers_and_says_so_in_the_dailies(tiny_project):
     done = summary(tiny_project)
     assert done["outcome"] == "interrupted" and "interrupted" in {s["state"] for s in done["shots"]}
     assert not list((tiny_project / "renders/takes").glob("*/.*partial*"))
-    with batch_lock(tiny_project, wait_s=0):
+    with project_lock(tiny_project, wait_s=0):
         pass
 
 
 def test_a_second_batch_refuses_or_waits(tiny_project):
-    with batch_lock(tiny_project):
+    with project_lock(tiny_project):
         refused = batch(tiny_project)
         assert refused.exit_code == 75, refused.output
         assert "renders/.batch.lock" in refused.output and f"pid {os.getpid()}" in refused.output
@@ -163,7 +163,7 @@ def test_a_second_batch_refuses_or_waits(tiny_project):
     held, release = threading.Event(), threading.Event()
 
     def hold():
-        with batch_lock(tiny_project):
+        with project_lock(tiny_project):
             held.set()
             release.wait(10)
 
@@ -177,17 +177,28 @@ def test_a_second_batch_refuses_or_waits(tiny_project):
     assert patient.output.startswith("waiting up to 60 s for the batch that holds")
 
 
+def lock_holder(root: Path, command: str, seconds: float) -> subprocess.Popen:
+    """Another process that holds the project's lock as ``command`` for ``seconds``; returned
+    once it holds it."""
+    code = ("import sys, time\nfrom racines.batch.lock import project_lock\n"
+            "with project_lock(sys.argv[1], command=sys.argv[2]):\n    print('held', flush=True)\n"
+            "    time.sleep(float(sys.argv[3]))\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(root), command, str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "held":
+        holder.kill()
+        raise AssertionError("the holder process did not take the lock")
+    return holder
+
+
 def test_a_killed_holder_leaves_no_stale_lock(tiny_project):
-    code = ("import sys, time\nfrom racines.batch.lock import batch_lock\n"
-            "with batch_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tiny_project)], stdout=subprocess.PIPE, text=True)
+    holder = lock_holder(tiny_project, "batch", 120)
     try:
-        assert holder.stdout.readline().strip() == "held"
         assert batch(tiny_project).exit_code == 75
     finally:
         holder.kill()
         holder.wait()
-    with batch_lock(tiny_project, wait_s=0):  # released by the kernel with the process
+    with project_lock(tiny_project, wait_s=0):  # released by the kernel with the process
         pass
 
 
@@ -286,16 +297,13 @@ print(outcome.ok, outcome.version)
 
 def test_a_render_waits_for_or_refuses_a_running_batch_and_the_other_way_round(tiny_project):
     render = ["--project", str(tiny_project), "render", "--quiet"]
-    with batch_lock(tiny_project):  # a batch is running
+    with project_lock(tiny_project):  # a batch is running
         refused = CliRunner().invoke(main, render)
         assert refused.exit_code == 75, refused.output
         assert "another batch holds" in refused.output and "--wait SECONDS" in refused.output
     assert not (tiny_project / "renders/takes").exists()  # the refused render made nothing
-    code = ("import sys, time\nfrom racines.batch.lock import batch_lock\n"
-            "with batch_lock(sys.argv[1], command='render'):\n    print('held', flush=True)\n    time.sleep(2)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tiny_project)], stdout=subprocess.PIPE, text=True)
+    holder = lock_holder(tiny_project, "render", 2)
     try:
-        assert holder.stdout.readline().strip() == "held"
         busy = batch(tiny_project)
         assert busy.exit_code == 75 and "another render holds" in busy.output, busy.output
         waited = CliRunner().invoke(main, [*render[:-1], "--wait", "60", "--quiet"])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from racines.batch.lock import batch_lock
+from racines.batch.lock import project_lock
 from racines.takes.store import VERSION, TakeStore
 from tests.conftest import REPO
 from tests.test_director import framemd5
@@ -63,7 +63,7 @@ def assert_no_orphans(root: Path) -> None:
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.02)
     assert not [pid for pid in pids if alive(pid)], "workers outlived the killed batch"
-    with batch_lock(root, wait_s=1):
+    with project_lock(root, wait_s=1):
         pass
 
 

@@ -38,7 +38,7 @@ def _holder(fd: int) -> tuple[str, str]:
 
 
 @contextmanager
-def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None,
+def project_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None,
                command: str = "batch") -> Iterator[Path]:
     """Hold the project's lock for the block as ``command`` (batch or render); wait up to
     ``wait_s`` seconds for it, else raise :class:`BatchBusy` naming the holder."""
@@ -54,12 +54,13 @@ def batch_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None] |
                 break
             except BlockingIOError:
                 remaining = deadline - time.monotonic()
-                holder, who = _holder(fd)
                 if remaining <= 0:
+                    holder, who = _holder(fd)
                     raise BatchBusy(
                         f"another {holder} holds {path} ({who})\n    fix: let it finish, or run with "
                         f"--wait SECONDS to wait for it; a killed {holder} releases the lock by itself") from None
                 if on_wait and not told:
+                    holder, who = _holder(fd)
                     on_wait(f"waiting up to {wait_s:g} s for the {holder} that holds {path} ({who})")
                     told = True
                 time.sleep(min(0.2, remaining))

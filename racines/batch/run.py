@@ -30,7 +30,7 @@ from pathlib import Path
 from racines import pipeline
 from racines.batch import report
 from racines.batch.executors import make_executor, note_in_log
-from racines.batch.lock import batch_lock
+from racines.batch.lock import project_lock
 from racines.batch.plan import Plan, check_dependent, make_plan, profile_note
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
 from racines.batch.task import ShotTask, TaskLog
@@ -137,7 +137,7 @@ def run_batch(root: Path, options: BatchOptions, echo: Echo = print) -> BatchRes
     """
     root = Path(root).resolve()
     started = datetime.now().astimezone()
-    with batch_lock(root, options.wait_s, echo), StopOnSignal() as stop:
+    with project_lock(root, options.wait_s, echo), StopOnSignal() as stop:
         folder = root / DAILIES_DIR / started.strftime("%Y-%m-%d")
         context = report.Context(root=root, folder=folder, started=started, machine=machine(),
                                  profile=options.profile)

@@ -63,7 +63,7 @@ def top_level(handle: BinaryIO) -> list[TopBox]:
     boxes, offset = [], 0
     while offset < end:
         handle.seek(offset)
-        size, kind = _header(handle.read(16), end - offset)
+        size, kind, _ = _header(handle.read(16), end - offset)
         boxes.append(TopBox(kind, offset, size))
         offset += size
     if offset != end:
@@ -71,26 +71,27 @@ def top_level(handle: BinaryIO) -> list[TopBox]:
     return boxes
 
 
-def _header(head: bytes, remaining: int) -> tuple[int, bytes]:
+def _header(head: bytes, remaining: int) -> tuple[int, bytes, int]:
+    """(box size, kind, header length: 16 for the 64-bit size form, else 8)."""
     if len(head) < 8:
         raise Unpatchable("a truncated box header")
     size, kind = struct.unpack(">I4s", head[:8])
+    length = 8
     if size == 1:
         if len(head) < 16:
             raise Unpatchable("a truncated box header")
-        size = struct.unpack(">Q", head[8:16])[0]
+        size, length = struct.unpack(">Q", head[8:16])[0], 16
     elif size == 0:
         size = remaining
-    if size < 8 or size > remaining:
+    if size < length or size > remaining:
         raise Unpatchable(f"a {kind!r} box of impossible size {size}")
-    return size, kind
+    return size, kind, length
 
 
 def parse(data: bytes) -> list[Box]:
     boxes, offset = [], 0
     while offset < len(data):
-        size, kind = _header(data[offset:offset + 16], len(data) - offset)
-        header = 16 if struct.unpack(">I", data[offset:offset + 4])[0] == 1 else 8
+        size, kind, header = _header(data[offset:offset + 16], len(data) - offset)
         body = data[offset + header:offset + size]
         boxes.append(Box(kind, children=parse(body)) if kind in CONTAINERS else Box(kind, payload=body))
         offset += size
