@@ -3,10 +3,10 @@
 CPU (the default; tiny random-weight LTX-Video keyframe pipeline, same run, medians):
   racines:  `racines render --profile final --shot s010` in-process: load and validate the project,
             resolve and check the model folder, cache key, load the pipeline, generate, retime and
-            fit to the film, encode the take (FFV1 + ProRes), thumbnails, manifest, atomic rename.
+            fit to the film, encode the take (lossless + ProRes), thumbnails, manifest, atomic rename.
   plain:    the same components loaded with `LTXConditionPipeline.from_pretrained`, called with the
             same inputs, seed and steps, then the same uint8 conversion, resize and the same encode
-            (racines' FFV1 + ProRes presets through one ffmpeg). The encode is included on both
+            (racines' lossless + ProRes presets through one ffmpeg). The encode is included on both
             sides rather than subtracted: a script that wants the same files has to pay for it too.
   Both are timed in wall-clock seconds and in CPU seconds (this process and its ffmpeg children,
   from getrusage): on a machine shared with other jobs the wall clock swings by 2x from one run

@@ -1,6 +1,6 @@
 """The take store: ``renders/takes/<shot>/vNNN/`` folders that are complete or absent.
 
-A take folder holds the lossless frames (``frames.mkv``, FFV1), the editorial media
+A take folder holds the lossless frames (``frames.mkv``, Ut Video), the editorial media
 (``<shot>_vNNN.mov``, ProRes 422 HQ with timecode and reel) and ``manifest.json``.
 It is assembled in a hidden staging folder and renamed into place in one step, so a
 killed process never leaves a half-written take behind a version number.
