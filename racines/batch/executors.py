@@ -54,7 +54,7 @@ class _Worker:
     gpu: str | None
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this worker when the batch process dies (even by SIGKILL), so that
     no orphan keeps rendering a shot that the next batch will render again."""
     if sys.platform.startswith("linux"):
@@ -65,7 +65,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_main(results, film: Film, task: ShotTask, gpu: str | None, parent: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the batch handles Ctrl-C and stops its workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if gpu is not None:

@@ -63,22 +63,16 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     director's iteration watches the review copy; the master is rewritten whole every time)."""
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
-    rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
-    start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
-    start_tc = otio.opentime.to_timecode(start, float(rate))
-    track = timeline.video_tracks()[0]
-    expected = round(track.duration().value)
-    pieces = cut_into_pieces(track, media_base)
+    layout = _layout(timeline, media_base, out_dir, width, height, rate, copy_solo, master, review)
+    rate_text, start, start_tc = layout.rate_text, layout.start, layout.start_tc
+    expected, pieces = layout.frames, layout.pieces
+    master_entries, review_entries = layout.master_entries, layout.review_entries
     if sum(p.frames for p in pieces) != expected:
         raise RenderFailed(f"the pieces of the timeline add up to {sum(p.frames for p in pieces)} frames, "
                            f"but it lasts {expected}")
     cache = out_dir / PIECES_DIR
     master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
-    format_key = [PIECE_FORMAT, width, height, rate_text]
-    master_entries = [(_copy_entry(p, out_dir, rate) if copy_solo else None)
-                      or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces] if master else []
-    review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
-                      for p in pieces] if review else []
+    format_key = layout.format_key
     sources = [p.identity() for p in pieces]
     # master and review each keep their own state, so a render without the review copy
     # leaves the review's cached pieces alone
@@ -94,14 +88,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
         if on_frame:
             on_frame(expected)
         return Deliverables(master_path if master else None, review_path if review else None, expected, 0, True)
-    jobs = []  # (piece, timecode, master file to encode, review file to encode)
-    for index, piece in enumerate(pieces):
-        wanted = [out_dir / e["file"] for e in (*master_entries[index:index + 1], *review_entries[index:index + 1])
-                  if "inpoint" not in e]
-        missing = [path for path in wanted if not path.is_file()]
-        tc = otio.opentime.to_timecode(start + otio.opentime.RationalTime(piece.record_in, float(rate)), float(rate))
-        jobs.append((piece, tc, next((p for p in missing if p.suffix == ".mov"), None),
-                     next((p for p in missing if p.suffix == ".mp4"), None)))
+    jobs = layout.jobs(out_dir)
     encoded = sum(1 for _, _, master_piece, review_piece in jobs if master_piece or review_piece)
     if workers <= 1:
         done = 0
@@ -148,6 +135,78 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                                                   "output": _stamp(paths[kind])})
     _prune(cache)
     return Deliverables(master_path if master else None, review_path if review else None, expected, encoded, False)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The film cut into pieces, and the cache entry each deliverable joins for each piece."""
+
+    rate: Fraction
+    rate_text: str
+    start: otio.opentime.RationalTime
+    start_tc: str
+    frames: int
+    pieces: list[Piece]
+    format_key: list
+    master_entries: list[dict]
+    review_entries: list[dict]
+
+    def jobs(self, out_dir: Path, only: Callable[[Piece], bool] = lambda piece: True) -> list[tuple]:
+        """(piece, its record timecode, master file to encode or None, review file to encode or None)
+        for each piece that ``only`` accepts; a None file is cached already, or copied from its take."""
+        found = []
+        for index, piece in enumerate(self.pieces):
+            if not only(piece):
+                continue
+            wanted = [out_dir / e["file"] for e in (*self.master_entries[index:index + 1],
+                                                    *self.review_entries[index:index + 1]) if "inpoint" not in e]
+            missing = [path for path in wanted if not path.is_file()]
+            record = self.start + otio.opentime.RationalTime(piece.record_in, float(self.rate))
+            found.append((piece, otio.opentime.to_timecode(record, float(self.rate)),
+                          next((p for p in missing if p.suffix == ".mov"), None),
+                          next((p for p in missing if p.suffix == ".mp4"), None)))
+        return found
+
+
+def _layout(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, width: int, height: int,
+            rate: Fraction, copy_solo: bool, master: bool, review: bool) -> _Layout:
+    rate_text = str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+    start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
+    start_tc = otio.opentime.to_timecode(start, float(rate))
+    track = timeline.video_tracks()[0]
+    pieces = cut_into_pieces(track, media_base)
+    format_key = [PIECE_FORMAT, width, height, rate_text]
+    master_entries = [(_copy_entry(p, out_dir, rate) if copy_solo else None)
+                      or _encoded_entry(piece_key(p, "master", *format_key), ".mov") for p in pieces] if master else []
+    review_entries = [_encoded_entry(piece_key(p, "review", *format_key, p.labels, start_tc, p.record_in), ".mp4")
+                      for p in pieces] if review else []
+    return _Layout(rate, rate_text, start, start_tc, round(track.duration().value), pieces, format_key,
+                   master_entries, review_entries)
+
+
+def encode_pieces_ahead(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, width: int, height: int,
+                        rate: Fraction, ready: set[Path], review: bool = True,
+                        keep_going: Callable[[], bool] = lambda: True,
+                        on_encoded: Callable[[], None] = lambda: None) -> int:
+    """Encode into the piece cache, one at a time, the pieces whose every layer shows media in
+    ``ready``, as render_timeline would for the same timeline; stop between pieces when
+    ``keep_going`` says so; ``on_encoded`` is called after each. Return how many were encoded.
+
+    For a batch, while shots are still being made: the timeline may hold stand-ins for them,
+    whose pieces are left alone. The render of the final timeline then finds the others cached,
+    under the same keys; a piece the final timeline does not use is pruned by that render."""
+    layout = _layout(timeline, media_base, out_dir, width, height, rate, True, True, review)
+    encoded = 0
+    for piece, tc, master_piece, review_piece in layout.jobs(
+            out_dir, lambda piece: all(layer.media in ready for layer in piece.layers)):
+        if not (master_piece or review_piece):
+            continue
+        if not keep_going():
+            break
+        _encode_piece(piece, width, height, layout.rate_text, tc, master_piece, review_piece, lambda n: None)
+        encoded += 1
+        on_encoded()
+    return encoded
 
 
 def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece], out_dir: Path) -> bool:
