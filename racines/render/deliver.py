@@ -64,7 +64,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
     layout = _layout(timeline, media_base, out_dir, width, height, rate, copy_solo, master, review)
-    rate_text, start, start_tc = layout.rate_text, layout.start, layout.start_tc
+    rate_text, start_tc = layout.rate_text, layout.start_tc
     expected, pieces = layout.frames, layout.pieces
     master_entries, review_entries = layout.master_entries, layout.review_entries
     if sum(p.frames for p in pieces) != expected:
