@@ -15,6 +15,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,7 @@ class LocalExecutor:
             outcomes.append(outcome)
         return outcomes
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Stop workers still running (the batch is interrupted): their takes stay unfinished,
         in staging folders that the next run sweeps."""
         for worker in self._workers.values():
@@ -191,6 +192,7 @@ class RayExecutor:
                                   retry_exceptions=False)(run_shot)
         self._pending: dict[object, ShotTask] = {}
         self._films: dict[int, tuple[Film, object]] = {}
+        self._stopping: threading.Thread | None = None
 
     def describe(self) -> str:
         where = f"cluster at {self._address}" if self._address else "local instance"
@@ -224,7 +226,10 @@ class RayExecutor:
                                         error=str(exc).strip().splitlines()[-1] if str(exc).strip() else error_type))
         return outcomes
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Cancel what still runs and stop the local instance this batch started. Stopping it
+        takes over a second; with ``wait=False`` that happens beside what the batch does next,
+        and a later ``close()`` waits for it."""
         for ref in self._pending:
             try:
                 self._ray.cancel(ref, force=True)
@@ -233,7 +238,11 @@ class RayExecutor:
         self._pending.clear()
         if self._owned:
             self._owned = False
-            self._ray.shutdown()
+            self._stopping = threading.Thread(target=self._ray.shutdown, name="racines: stopping Ray")
+            self._stopping.start()
+        if wait and self._stopping is not None:
+            self._stopping.join()
+            self._stopping = None
 
 
 def make_executor(name: str, jobs: int | None = None, address: str | None = None):

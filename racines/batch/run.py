@@ -216,7 +216,7 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
         film_record.detail = "the batch was interrupted"
         report.write(context, film, records, film_record, ExitCode.INTERRUPTED)
         raise
-    executor.close()  # release a local Ray instance before the film is encoded
+    executor.close(wait=False)  # a local Ray instance stops while the film is encoded
     # the film is CPU work on this machine: as many pieces at once as --jobs, else as cores
     film_record = _film_phase(film, options, logs / "film.log", echo, options.jobs or cpu_cores(), ahead.encoded)
     if stop.requested:  # asked to stop while the film was being rendered: it is finished, stop now
