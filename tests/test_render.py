@@ -178,3 +178,34 @@ def test_a_master_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path
                               expected=(stat.st_size, stat.st_mtime_ns))
     frames, original = decode_frames(plain, "gray", 160, 90), decode_frames(copy, "gray", 160, 90)
     assert frames[:4] == original[:4] and frames[4:8] == original[10:14] and frames[8:] == original[8:]
+
+
+def test_a_solo_stretch_of_the_review_is_the_frames_the_reader_gives(rendered_tiny, tmp_path):
+    """One ffmpeg transcodes a solo stretch of the review copy (no frames through Python); its
+    frames and timestamps are those that the reader and the encoder pipe give, bit for bit."""
+    from racines.render import deliver
+    from racines.render.pieces import cut_into_pieces
+    from tests.test_director import framemd5
+
+    timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
+    pieces = cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl")
+    solo = next(p for p in pieces if len(p.layers) == 1 and p.layers[0].first_frame > 0 and p.record_in > 0)
+    direct, piped = tmp_path / "direct.mp4", tmp_path / "piped.mp4"
+    deliver._encode_piece(solo, W, H, "24", "01:00:01:00", None, direct, lambda n: None)
+    # with a master to write as well, the frames go through Python to both encoders
+    deliver._encode_piece(solo, W, H, "24", "01:00:01:00", tmp_path / "master.mov", piped, lambda n: None)
+    assert len(framemd5(direct)) == solo.frames
+    assert framemd5(direct) == framemd5(piped)
+
+
+def test_a_take_too_short_for_its_stretch_is_named_and_nothing_is_left(rendered_tiny, tmp_path):
+    from racines.errors import RenderFailed
+    from racines.render import deliver
+    from racines.render.pieces import Piece, cut_into_pieces
+
+    timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
+    solo = next(p for p in cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl") if len(p.layers) == 1)
+    longer = Piece(solo.record_in, solo.frames + 500, solo.layers, solo.labels)
+    with pytest.raises(RenderFailed, match=rf"{solo.layers[0].clip_name} .* has \d+ of the {solo.frames + 500} frames"):
+        deliver._encode_piece(longer, W, H, "24", "01:00:00:00", None, tmp_path / "review.mp4", lambda n: None)
+    assert list(tmp_path.iterdir()) == []

@@ -89,13 +89,23 @@ def open_reader(media: Path, first: int, count: int, clip_name: str, width: int,
     it: takes are intra-only, so the seek lands on the frame before and ffmpeg's accurate seek
     drops it; the half frame absorbs containers' rounded timestamps. A dissolve at the end of
     a long take then decodes its dozen frames, not the whole take."""
+    stream = (seek_input(media, first, clip_name, rate)
+              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough", **{"frames:v": count}))
+    return _exactly(read_frames(stream, width, height, PIX_FMT, f"reading {media.name}"), count, clip_name, media)
+
+
+def seek_input(media: Path, first: int, clip_name: str, rate: Fraction):
+    """``media`` as an ffmpeg input whose first decoded frame is frame ``first`` (see open_reader)."""
     if not media.is_file():
         raise RenderFailed(f"the media of clip {clip_name} is missing: {media}\n"
                            "    fix: render the shot again (racines render --shot ID)")
     seek = {"ss": f"{float((first - Fraction(1, 2)) / rate):.6f}"} if first > 0 else {}
-    stream = (ffmpeg.input(str(media), **seek)
-              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough", **{"frames:v": count}))
-    return _exactly(read_frames(stream, width, height, PIX_FMT, f"reading {media.name}"), count, clip_name, media)
+    return ffmpeg.input(str(media), **seek)
+
+
+def short_media(clip_name: str, media: Path, delivered: int, count: int) -> RenderFailed:
+    return RenderFailed(f"the media of clip {clip_name} ({media.name}) has {delivered} of the {count} frames the "
+                        "timeline uses from it\n    fix: render the shot again (racines render --shot ID)")
 
 
 def _exactly(raw: Iterator[bytes], count: int, clip_name: str, media: Path) -> Iterator[np.ndarray]:
@@ -107,5 +117,4 @@ def _exactly(raw: Iterator[bytes], count: int, clip_name: str, media: Path) -> I
     finally:
         raw.close()
     if delivered != count:
-        raise RenderFailed(f"the media of clip {clip_name} ({media.name}) has {delivered} of the {count} frames the "
-                           "timeline uses from it\n    fix: render the shot again (racines render --shot ID)")
+        raise short_media(clip_name, media, delivered, count)
