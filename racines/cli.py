@@ -19,6 +19,7 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
+from racines.allocator import keep_frame_memory
 from racines.batch.lock import project_lock
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.loader import load_film
@@ -98,6 +99,7 @@ def _run(ctx: Context, action) -> None:
 @click.pass_context
 def main(click_ctx: click.Context, project: Path, debug: bool) -> None:
     """racines: archive photographs and shot files to takes, EDLs and a rendered film."""
+    keep_frame_memory()  # before any frame is made; forked batch workers inherit it
     click_ctx.obj = Context(project, debug)
 
 

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 
+from racines.allocator import keep_frame_memory
 from racines.batch.executors import die_with_parent
 from racines.film.model import Film, Shot
 from racines.pipeline import EDL_DIR, RENDERS_DIR, cut_timeline
@@ -51,6 +52,7 @@ def _stand_in(film: Film, shot: Shot) -> Take:
 
 def _main(film: Film, pending: frozenset[str], review: bool, stop, encoded, parent: int) -> None:
     die_with_parent(parent)
+    keep_frame_memory()  # a spawned process starts with glibc's defaults
     try:
         timeline, ready = settled_timeline(film, pending)
 
