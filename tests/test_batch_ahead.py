@@ -83,3 +83,18 @@ def test_every_piece_of_a_parallel_batch_is_encoded_once(tiny_project):
     # ahead in an idle slot (while the credits wait on the other takes) or in the film phase, never both
     assert film["pieces_encoded"] + film["pieces_encoded_ahead"] == 6, film
     assert not [p for p in (tiny_project / "renders").rglob("*") if ".partial" in p.name]
+
+
+def test_a_failing_pass_is_not_started_again_for_the_same_shots(tiny_project, monkeypatch):
+    takes_only(tiny_project)
+    film = pipeline.load(tiny_project)
+    ahead = FilmAhead(film, review=True, fork=True)
+    monkeypatch.setattr("racines.batch.ahead.encode_pieces_ahead", lambda *a, **k: 1 / 0)  # forked: inherited
+    ahead.offer(frozenset({"s020"}))
+    deadline = time.monotonic() + 60
+    while ahead.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ahead.offer(frozenset({"s020"}))
+    assert not ahead.running()  # no loop of failing processes, one per poll of the scheduler
+    ahead.finish()
+    assert ahead.encoded == 0 and not (tiny_project / "renders" / "cache" / "pieces").exists()

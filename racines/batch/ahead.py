@@ -81,6 +81,7 @@ class FilmAhead:
         self._encoded = self._context.Value("i", 0)
         self._process = None
         self._stop = None
+        self._pending: frozenset[str] = frozenset()
         self._done_for: frozenset[str] | None = None  # the pending shots of the last complete pass
 
     @property
@@ -126,6 +127,8 @@ class FilmAhead:
     def _reap(self) -> None:
         if self._process is not None and not self._process.is_alive():
             self._process.join()
-            if self._process.exitcode == 0:
+            # done, or failed (the film's render meets the same error and reports it): either
+            # way not again for the same shots; stopped early, it may go on with the next idle slot
+            if self._process.exitcode != STOPPED_EARLY:
                 self._done_for = self._pending
             self._process = None
