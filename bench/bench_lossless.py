@@ -11,8 +11,6 @@ of film, and whether every decoded frame equals its source (framemd5).
 
 from __future__ import annotations
 
-import argparse
-import platform
 import resource
 import subprocess
 import sys
@@ -25,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from racines.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
-from bench_prores import source_frames  # noqa: E402
+from bench_prores import push_in_arguments, source_frames  # noqa: E402
 
 CODECS = {
     "FFV1 level 3, 4 slices": ["-c:v", "ffv1", "-level", "3", "-slices", "4"],
@@ -47,12 +45,7 @@ def framemd5(args: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--frames", type=int, default=48)
-    args = parser.parse_args()
-    photos = sorted((REPO / "shots" / "photos").glob("*.jpg"))
-    print(f"{platform.node()}: {len(photos)} photographs, {args.frames} frames at {args.size}, ffmpeg {ffmpeg_exe()}")
+    args, photos = push_in_arguments(__doc__)
     raw_args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", args.size, "-r", "24"]
     totals = {name: [0.0, 0.0, 0.0] for name in CODECS}
     exact = {name: True for name in CODECS}

@@ -58,13 +58,19 @@ def psnr(raw: Path, size: str, encoded: Path) -> float:
     return float(out.rsplit("average:", 1)[1].split()[0])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def push_in_arguments(doc: str) -> tuple[argparse.Namespace, list[Path]]:
+    """The options of a benchmark over push-ins on the demo's photographs, and the photographs."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--frames", type=int, default=48)
     args = parser.parse_args()
     photos = sorted((REPO / "shots" / "photos").glob("*.jpg"))
     print(f"{platform.node()}: {len(photos)} photographs, {args.frames} frames at {args.size}, ffmpeg {ffmpeg_exe()}")
+    return args, photos
+
+
+def main() -> None:
+    args, photos = push_in_arguments(__doc__)
     totals: dict[tuple[bool, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="racines-bench-prores-") as folder:
         raw, out = Path(folder) / "frames.rgb", Path(folder) / "out.mov"
