@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 
 from racines.allocator import keep_frame_memory
@@ -52,6 +53,8 @@ def _stand_in(film: Film, shot: Shot) -> Take:
 
 def _main(film: Film, pending: frozenset[str], review: bool, stop, encoded, parent: int) -> None:
     die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch handles Ctrl-C, and stops this process
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     keep_frame_memory()  # a spawned process starts with glibc's defaults
     try:
         timeline, ready = settled_timeline(film, pending)

@@ -204,6 +204,9 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
         _execute(executor, film, dependents, keys, records, options, logs, echo, stop, ahead)
         stop.check()
         ahead.finish()
+    except Exception:
+        ahead.kill()
+        raise
     except KeyboardInterrupt:
         executor.close()  # stop the workers before anything else: their takes stay unfinished
         ahead.kill()
