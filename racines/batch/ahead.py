@@ -35,17 +35,16 @@ def settled_timeline(film: Film, pending: frozenset[str]):
     for shot in film.shots_in_cut():
         take = None if shot.id in pending else selected_take(store, load_review(film.root, shot.id))
         if take is None:
-            take = _stand_in(film, shot)
+            take = _stand_in(film, shot, store)
         else:
             ready.add(take.media.resolve())
         takes[shot.id] = take
     return cut_timeline(film, takes), ready
 
 
-def _stand_in(film: Film, shot: Shot) -> Take:
+def _stand_in(film: Film, shot: Shot, store: TakeStore) -> Take:
     """A take that is not there yet: the right length, a media path that no piece reads."""
-    folder = film.root / "renders" / "takes" / shot.id / ".pending"
-    return Take(shot.id, "pending", folder, {"media": {"editorial": "pending.mov", "lossless": "pending.mkv",
+    return Take(shot.id, "pending", store.shot_folder(shot.id) / ".pending", {"media": {"editorial": "pending.mov", "lossless": "pending.mkv",
                                                        "reel": "PENDING"},
                                              "frames": shot.frames + 2 * film.handles, "handles": film.handles,
                                              "cache_key": ""})
