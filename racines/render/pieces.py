@@ -7,6 +7,7 @@ Changing one shot then re-encodes only its own pieces and the dissolves that tou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -35,14 +36,22 @@ class Piece:
     layers: tuple[Layer, ...]         # one for a solo stretch, two (outgoing, incoming) for a dissolve
     labels: tuple[tuple[str, int, int], ...]  # burn-in text and the piece frames it covers (first, last)
 
-    def identity(self) -> dict:
-        """What the piece's pixels depend on: media identity (immutable takes) and frame ranges."""
+    @functools.cached_property
+    def _identity(self) -> dict:
         return {"frames": self.frames, "layers": [[_media_stamp(l.media), l.first_frame] for l in self.layers]}
+
+    def identity(self) -> dict:
+        """What the piece's pixels depend on: media identity (immutable takes) and frame ranges.
+        Read once per piece: a film of a hundred shots asks for it for every key and state."""
+        return self._identity
 
 
 def _media_stamp(path: Path) -> list:
-    stat = path.stat() if path.exists() else None
-    return [str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None]
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return [str(path), None, None]
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def _label(span: ClipSpan) -> str:
