@@ -39,6 +39,12 @@ def ahead_of(film, pending, keep_going=lambda: True):
                                film.rate, ready, keep_going=keep_going), ready
 
 
+def wait_until_done(ahead: FilmAhead) -> None:
+    deadline = time.monotonic() + 60
+    while ahead.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_only_pieces_of_settled_shots_are_encoded_and_the_render_encodes_the_rest(tiny_project):
     whole = takes_only(tiny_project)
     film = pipeline.load(tiny_project)
@@ -67,9 +73,7 @@ def test_the_process_runs_once_per_set_of_settled_shots(tiny_project):
     ahead = FilmAhead(film, review=True, fork=True)
     ahead.offer(frozenset({"s020"}))
     assert ahead.running()
-    deadline = time.monotonic() + 60
-    while ahead.running() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(ahead)
     ahead.offer(frozenset({"s020"}))  # the same shots are settled: nothing new to encode
     assert not ahead.running()
     ahead.finish()
@@ -91,9 +95,7 @@ def test_a_failing_pass_is_not_started_again_for_the_same_shots(tiny_project, mo
     ahead = FilmAhead(film, review=True, fork=True)
     monkeypatch.setattr("racines.batch.ahead.encode_pieces_ahead", lambda *a, **k: 1 / 0)  # forked: inherited
     ahead.offer(frozenset({"s020"}))
-    deadline = time.monotonic() + 60
-    while ahead.running() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(ahead)
     ahead.offer(frozenset({"s020"}))
     assert not ahead.running()  # no loop of failing processes, one per poll of the scheduler
     ahead.finish()

@@ -73,7 +73,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     cache = out_dir / PIECES_DIR
     master_path, review_path = out_dir / f"{stem}_master.mov", out_dir / f"{stem}_review.mp4"
     format_key = layout.format_key
-    sources = [p.identity() for p in pieces]
+    sources = [p.identity for p in pieces]
     # master and review each keep their own state, so a render without the review copy
     # leaves the review's cached pieces alone
     plans = {}

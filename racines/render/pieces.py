@@ -37,13 +37,10 @@ class Piece:
     labels: tuple[tuple[str, int, int], ...]  # burn-in text and the piece frames it covers (first, last)
 
     @functools.cached_property
-    def _identity(self) -> dict:
-        return {"frames": self.frames, "layers": [[_media_stamp(l.media), l.first_frame] for l in self.layers]}
-
     def identity(self) -> dict:
         """What the piece's pixels depend on: media identity (immutable takes) and frame ranges.
         Read once per piece: a film of a hundred shots asks for it for every key and state."""
-        return self._identity
+        return {"frames": self.frames, "layers": [[_media_stamp(l.media), l.first_frame] for l in self.layers]}
 
 
 def _media_stamp(path: Path) -> list:
@@ -109,5 +106,5 @@ def piece_frames(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
 
 
 def piece_key(piece: Piece, *extra: object) -> str:
-    canonical = json.dumps([piece.identity(), *extra], sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps([piece.identity, *extra], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
