@@ -22,7 +22,6 @@ from racines import __version__, pipeline
 from racines.allocator import keep_frame_memory
 from racines.batch.lock import project_lock
 from racines.errors import ExitCode, RacinesError, UsageError
-from racines.film.loader import load_film
 from racines.film.model import Film, Shot
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache

@@ -180,3 +180,22 @@ def write_diffusion_project(root: Path, shots: dict[str, str], resolution: str =
     write_tiny_project(root, shots, film)
     (root / "models.yaml").write_text(TINY_MODELS_YAML)
     return root
+
+
+def framemd5(path: Path, timestamps: bool = False) -> list[str]:
+    """Each decoded frame's MD5 (FATE-style); with ``timestamps``, the whole line: its time and duration too."""
+    from racines.media.ffmpeg import ffmpeg_exe
+
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-fps_mode", "passthrough",
+                          "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line for line in out.splitlines() if line and not line.startswith("#")]
+    return lines if timestamps else [line.rsplit(",", 1)[1].strip() for line in lines]
+
+
+def top_boxes(path: Path) -> list[str]:
+    """The kinds of a QuickTime or MP4 file's top-level boxes, in order."""
+    from racines.render import quicktime
+
+    with open(path, "rb") as handle:
+        return [box.kind.decode() for box in quicktime.top_level(handle)]

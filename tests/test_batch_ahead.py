@@ -14,7 +14,7 @@ from racines.batch.ahead import FilmAhead, settled_timeline
 from racines.cli import main
 from racines.render.deliver import encode_pieces_ahead
 from tests.test_batch_local import batch, summary
-from tests.test_director import framemd5
+from tests.conftest import framemd5
 
 FILMS = ("tiny_film_master.mov", "tiny_film_review.mp4")
 

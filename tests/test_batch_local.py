@@ -21,7 +21,7 @@ from racines.cli import main
 from racines.generators.kenburns import KenBurnsGenerator
 from racines.takes.store import TakeStore
 from tests.conftest import TINY_SHOTS, tree_digest, write_tiny_project
-from tests.test_director import framemd5
+from tests.conftest import framemd5
 
 
 def batch(root: Path, *args: str):

@@ -25,7 +25,7 @@ from racines.render import deliver
 from racines.takes.cache import HashCache, key_of
 from racines.takes.make import take_inputs
 from racines.takes.store import TakeStore
-from tests.conftest import decode_frames, write_tiny_project
+from tests.conftest import decode_frames, framemd5, top_boxes, write_tiny_project
 
 
 def run(root, *args):
@@ -196,13 +196,6 @@ def test_sigkill_mid_take_leaves_a_consistent_store_and_the_rerun_finishes(tmp_p
     assert len(decode_frames(root / "renders/killed_master.mov", "gray", 640, 360)) == 240
 
 
-def framemd5(path: Path) -> list[str]:
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-fps_mode", "passthrough",
-                          "-f", "framemd5", "-"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
-
-
 def test_unchanged_film_is_not_rendered_again(tiny_project):
     assert run(tiny_project, "render").exit_code == 0
     master = tiny_project / "renders/tiny_film_master.mov"
@@ -228,10 +221,13 @@ def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(
     assert result.exit_code == 0, result.output
     assert "2 piece(s) of the film encoded" in result.output
     assert not [p.name for p in pieces.iterdir() if p.name.startswith(".")]  # swept, and none of its own left
-    after = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
-    if chunk == 2:  # the chunks holding s030's two pieces are joined again; the first (s010's) is kept
+    # both deliverables take the two pieces' frames in place: nothing else is copied, no chunk joined
+    assert top_boxes(tiny_project / "renders/tiny_film_master.mov") == ["ftyp", "wide", "mdat", "free", "mdat", "moov"]
+    assert top_boxes(tiny_project / "renders/tiny_film_review.mp4") == ["ftyp", "free", "free", "mdat", "mdat", "moov"]
+    after = {p.name: p.stat().st_mtime_ns for p in pieces.glob("chunk-*")}
+    if chunk == 2:  # the chunk of s010's pieces is kept for a later full join; those of s030's are stale
         kept = set(after) & set(chunks)
-        assert len(after) == 3 and len(kept) == 1 and all(after[name] == chunks[name] for name in kept)
+        assert len(after) == 1 and len(kept) == 1 and all(after[name] == chunks[name] for name in kept)
     assert sorted(p.name for p in (tiny_project / "renders").iterdir() if p.is_file() and p.name != ".batch.lock") == [
         "tiny_film_master.ffconcat", "tiny_film_master.mov", "tiny_film_review.ffconcat", "tiny_film_review.mp4"]
     incremental = {name: framemd5(tiny_project / "renders" / name)
@@ -278,13 +274,6 @@ def test_a_render_without_the_master_leaves_it_untouched(tiny_project):
     assert neither.exit_code == 2 and "leave no film to render" in neither.output
 
 
-def top_boxes(path: Path) -> list[str]:
-    from racines.render import quicktime
-
-    with open(path, "rb") as handle:
-        return [box.kind.decode() for box in quicktime.top_level(handle)]
-
-
 def test_a_change_patches_the_master_in_place_and_a_crash_before_the_switch_keeps_the_old_film(
         tiny_project, monkeypatch):
     from racines.render import quicktime
@@ -323,7 +312,7 @@ def test_a_change_patches_the_master_in_place_and_a_crash_before_the_switch_keep
     edit(tiny_project / "shots/film.yaml", "320x180", "256x144")
     assert run(tiny_project, "render", "--no-review").exit_code == 0
     # once dead frames would outweigh live ones, the master is joined whole again (compacted)
-    monkeypatch.setattr(deliver, "MASTER_LIVE_MIN", 0.99)
+    monkeypatch.setattr(deliver, "LIVE_MIN", 0.99)
     edit(tiny_project / "shots/s010.yaml", "zoom: 1.3}", "zoom: 1.2}")
     assert run(tiny_project, "render", "--no-review").exit_code == 0
     assert run(tiny_project, "render", "--no-review").exit_code == 0

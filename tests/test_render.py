@@ -4,14 +4,16 @@ exact: cuts pass the takes' frames through, dissolves are integer blends of both
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 import pytest
 
 from racines.render.compose import track_frames
-from tests.conftest import decode_frames, ffprobe, video_stream
+from tests.conftest import decode_frames, ffprobe, framemd5, top_boxes, video_stream
 
 W, H = 256, 144
 FRAMES = 24 + 24 + 12 + 12 - 6 - 4
@@ -143,31 +145,44 @@ def test_reader_seeks_to_the_exact_frame(tmp_path, rate, container):
         assert read == every[first:first + 13]
 
 
-def test_a_master_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path):
-    """Patching needs the index last (ffmpeg's default); a +faststart file, or a source of
-    another codec, is refused before a byte is written, so the caller joins the file whole."""
+def lavfi_clip(path: Path, frames: int, source: str = "testsrc2", **options) -> Path:
     import ffmpeg
 
     from racines.media.ffmpeg import ffmpeg_exe
+
+    (ffmpeg.input(f"{source}=s=160x90:r=24", f="lavfi")
+     .output(str(path), **{"frames:v": frames}, **options)
+     .run(cmd=ffmpeg_exe(), quiet=True))
+    return path
+
+
+def prores_clip(path: Path, frames: int = 24, profile: int = 3, **options) -> Path:
+    return lavfi_clip(path, frames, vcodec="prores_ks", pix_fmt="yuv422p10le", f="mov",
+                      **{"profile:v": profile}, **options)
+
+
+def test_a_file_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path):
+    """A source of another codec, or H.264 frames whose decoder parameters, key frames or
+    timing differ from those they would replace, is refused before a byte is written, so the
+    caller joins the file whole."""
+    from racines.media import presets
     from racines.render import quicktime
 
-    def make(name, vcodec, **options):
-        path = tmp_path / name
-        (ffmpeg.input("testsrc2=s=160x90:r=24", f="lavfi")
-         .output(str(path), vcodec=vcodec, pix_fmt="yuv422p10le", f="mov", **{"frames:v": 24}, **options)
-         .run(cmd=ffmpeg_exe(), quiet=True))
-        return path
-
-    faststart = make("faststart.mov", "prores_ks", movflags="+faststart", **{"profile:v": 3})
-    plain = make("plain.mov", "prores_ks", **{"profile:v": 3})
-    other = make("other.mov", "prores_ks", **{"profile:v": 1})  # ProRes LT: apcs, not apch
-    for target, source in ((faststart, plain), (plain, other)):
+    plain, other = prores_clip(tmp_path / "plain.mov"), prores_clip(tmp_path / "other.mov", profile=1)  # LT: apcs
+    review = dict(presets.review_h264(patchable=True), pix_fmt="yuv420p")
+    h264 = lavfi_clip(tmp_path / "h264.mp4", 24, **review)
+    high = lavfi_clip(tmp_path / "main.mp4", 24, **dict(review, **{"profile:v": "main"}))
+    adaptive = lavfi_clip(tmp_path / "adaptive.mp4", 24, **presets.review_h264())
+    cases = [(plain, other, 0, 4), (h264, high, 0, 8),  # other codec; other parameter sets
+             (h264, adaptive, 0, 24),                   # frame types chosen by content
+             (h264, h264, 4, 8)]                        # a run that would start on a B-frame
+    for target, source, start, count in cases:
         before = target.read_bytes()
         with pytest.raises(quicktime.Unpatchable):
-            quicktime.replace_samples(target, {0: (quicktime.read_track(source), 0, 4)})
+            quicktime.replace_samples(target, {0: (quicktime.read_track(source), start, count)})
         assert target.read_bytes() == before
     # a file that changed since the caller looked at it (another render patched it) is refused
-    copy = make("copy.mov", "prores_ks", **{"profile:v": 3})
+    copy = prores_clip(tmp_path / "copy.mov")
     before, stat = plain.read_bytes(), plain.stat()
     with pytest.raises(quicktime.Unpatchable, match="changed since"):
         quicktime.replace_samples(plain, {4: (quicktime.read_track(copy), 10, 4)},
@@ -180,12 +195,50 @@ def test_a_master_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path
     assert frames[:4] == original[:4] and frames[4:8] == original[10:14] and frames[8:] == original[8:]
 
 
+def test_an_index_at_the_front_is_retired_and_the_new_one_written_at_the_end(tmp_path):
+    from racines.render import quicktime
+
+    faststart = prores_clip(tmp_path / "faststart.mov", movflags="+faststart")
+    source = prores_clip(tmp_path / "source.mov", 24)
+    assert top_boxes(faststart)[:2] == ["ftyp", "moov"]
+    quicktime.replace_samples(faststart, {20: (quicktime.read_track(source), 0, 4)})
+    assert top_boxes(faststart) == ["ftyp", "free", "wide", "mdat", "mdat", "moov"]
+    frames, original = decode_frames(faststart, "gray", 160, 90), decode_frames(source, "gray", 160, 90)
+    assert frames[20:] == original[:4] and len(frames) == 24
+
+
+def test_h264_pieces_of_a_review_copy_are_swapped_in_place_as_a_join_would_give(tmp_path):
+    """Pieces encoded as the review copy's are (a fixed pattern of frame types) can replace one
+    another when of the same length: the patched file decodes to the frames, and shows them at
+    the times, that joining the new pieces gives."""
+    from racines.media import presets
+    from racines.media.ffmpeg import ffmpeg_exe
+    from racines.render import quicktime
+
+    review = dict(presets.review_h264(patchable=True), pix_fmt="yuv420p")
+    pieces = {name: lavfi_clip(tmp_path / f"{name}.mp4", frames, source, **review)
+              for name, frames, source in (("a", 24, "testsrc2"), ("b", 8, "smptebars"), ("c", 17, "testsrc2"),
+                                           ("new_b", 8, "mandelbrot"))}
+
+    def join(names, out):
+        listing = tmp_path / f"{out.stem}.ffconcat"
+        listing.write_text("ffconcat version 1.0\n" + "".join(f"file {n}.mp4\n" for n in names))
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "concat", "-i", str(listing), "-c", "copy",
+                        "-movflags", "+faststart", str(out), "-y"], check=True)
+        return out
+
+    patched, rejoined = join("abc", tmp_path / "patched.mp4"), join(["a", "new_b", "c"], tmp_path / "rejoined.mp4")
+    assert framemd5(patched) != framemd5(rejoined)
+    quicktime.replace_samples(patched, {24: (quicktime.read_track(pieces["new_b"]), 0, 8)})
+    assert framemd5(patched, timestamps=True) == framemd5(rejoined, timestamps=True)
+    assert len(framemd5(patched)) == 49
+
+
 def test_a_solo_stretch_of_the_review_is_the_frames_the_reader_gives(rendered_tiny, tmp_path):
     """One ffmpeg transcodes a solo stretch of the review copy (no frames through Python); its
     frames and timestamps are those that the reader and the encoder pipe give, bit for bit."""
     from racines.render import deliver
     from racines.render.pieces import cut_into_pieces
-    from tests.test_director import framemd5
 
     timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
     pieces = cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl")

@@ -25,7 +25,7 @@ from racines.film.model import Film
 from racines.takes.atomic import atomic_path, write_json
 from racines.takes.cache import HashCache
 from racines.takes.reviews import load_review, selected_take
-from racines.takes.store import Take, TakeStore
+from racines.takes.store import TakeStore
 
 INDEX = "index.html"
 SUMMARY = "summary.json"

@@ -60,8 +60,12 @@ def lossless_rgb() -> dict:
     return {"vcodec": "utvideo", "pred": "median", "pix_fmt": "gbrp", "f": "matroska"}
 
 
-def review_h264() -> dict:
-    return {
+def review_h264(patchable: bool = False) -> dict:
+    """H.264 for review. ``patchable``: the pieces of a review copy, whose frames a later render
+    swaps in place for those of a new piece of the same length (racines.render.quicktime): a
+    fixed pattern of frame types (no adaptive B-frames, no key frame at a scene cut) gives two
+    pieces of the same length the same key frames and timing, whatever they show."""
+    args = {
         "vcodec": "libx264",
         "crf": 20,
         "preset": "veryfast",
@@ -70,3 +74,6 @@ def review_h264() -> dict:
         "f": "mp4",
         **BT709_TAGS,
     }
+    if patchable:
+        args["x264-params"] = "b-adapt=0:scenecut=0"
+    return args

@@ -5,9 +5,11 @@ the deliverables are joined from them by stream copy. In the master, a solo stre
 copied straight from its take's ProRes media, frame-exact (ProRes is intra-only) and with
 no generation loss; only dissolves are encoded. Encoded pieces (dissolves, and the review
 copy's pieces with their burn-ins) are kept in ``renders/cache/pieces/`` under a key of
-what they show: after a change to one shot only its pieces are encoded again, and an
-unchanged film is not touched at all. Every file is written under a temporary name and
-moved into place when complete.
+what they show: after a change to one shot only its pieces are encoded again, their frames
+are swapped into the existing master and review copy in place (racines.render.quicktime),
+and an unchanged film is not touched at all. Every file is written under a temporary name
+and moved into place when complete, or patched so that a reader sees the old film or the
+new one, never a mix.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ PIECES_DIR = Path("cache") / "pieces"
 LINKS_DIR = Path("cache") / "links"
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 #: bump when the encoding of pieces changes, so that every piece is encoded again
-PIECE_FORMAT = "2"
+PIECE_FORMAT = "3"
 CHUNK = 16  # encoded pieces per chunk file (see _chunks)
-#: below this share of live frames in the master, it is joined whole again rather than patched
-MASTER_LIVE_MIN = 0.5
+#: below this share of live frames in a deliverable, it is joined whole again rather than patched
+LIVE_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,9 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
 
     def join(kind: str) -> None:
         entries, path, options, what = joins[kind]
-        if kind == "master" and _patch_master(path, cache / f"{stem}.master.json", plans["master"], pieces, out_dir):
-            joined[kind] = entries
+        if _patch_in_place(path, cache / f"{stem}.{kind}.json", plans[kind], pieces, out_dir):
+            # the chunks that still hold current pieces are kept for the next full join
+            joined[kind] = [chunk for chunk, _ in _chunk_plan(entries) if (out_dir / chunk["file"]).is_file()]
             return
         joined[kind] = _chunks(out_dir, entries, rate, options["f"], what)
         _join(out_dir, joined[kind], path, rate, options, what)
@@ -209,19 +212,20 @@ def encode_pieces_ahead(timeline: otio.schema.Timeline, media_base: Path, out_di
     return encoded
 
 
-def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece], out_dir: Path) -> bool:
-    """Put the changed pieces' frames into the existing master in place (racines.render.quicktime)
-    rather than copying the whole film again. Only when the master is the one the last render
-    wrote, in the same size and rate, every piece keeps its length, less than half the film
-    changed, and at least half the file is still live frames (below that, the full join
-    compacts it). False: join it whole."""
+def _patch_in_place(output: Path, state_path: Path, plan: dict, pieces: list[Piece], out_dir: Path) -> bool:
+    """Put the changed pieces' frames into the existing master or review copy in place
+    (racines.render.quicktime) rather than copying the whole film again. Only when the file is
+    the one the last render wrote, in the same size and rate, every piece keeps its length,
+    less than half the film changed, at least half the file is still live frames (below that,
+    the full join compacts it), and each new piece's frames are laid out as the old one's
+    (H.264: same key frames and timing, see presets.review_h264). False: join it whole."""
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     old_entries, old_sources = state.get("entries", []), state.get("sources", [])
-    if (not master.is_file() or state.get("output") != _stamp(master)
-            or [state.get(k) for k in ("stem", "timecode", "format")] != [plan[k] for k in ("stem", "timecode", "format")]
+    if (not output.is_file() or state.get("output") != _stamp(output)
+            or [state.get(k) for k in ("stem", "timecode", "format")] != [plan.get(k) for k in ("stem", "timecode", "format")]
             or [s.get("frames") for s in old_sources] != [p.frames for p in pieces]
             or len(old_entries) != len(pieces)):
         return False
@@ -238,7 +242,7 @@ def _patch_master(master: Path, state_path: Path, plan: dict, pieces: list[Piece
             first += piece.frames
         if not replacements or 2 * sum(count for _, _, count in replacements.values()) >= first:
             return False
-        quicktime.replace_samples(master, replacements, expected=state["output"], min_live=MASTER_LIVE_MIN)
+        quicktime.replace_samples(output, replacements, expected=state["output"], min_live=LIVE_MIN)
     except (quicktime.Unpatchable, OSError):
         return False
     return True
@@ -299,7 +303,7 @@ def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecod
             tmp = stack.enter_context(atomic_path(review))
             graph = _burn_ins(raw_input(width, height, rate_text, PIX_FMT), piece, labels, timecode, rate_text, height)
             writers.append(stack.enter_context(FrameWriter(
-                graph.output(str(tmp), **presets.review_h264()), "encoding the review copy")))
+                graph.output(str(tmp), **presets.review_h264(patchable=True)), "encoding the review copy")))
         for count, frame in enumerate(piece_frames(piece, width, height), start=1):
             for writer in writers:
                 writer.write(frame)
@@ -320,7 +324,7 @@ def _transcode_solo_review(piece: Piece, rate_text: str, timecode: str, review: 
               .filter("settb", f"{rate.denominator}/{rate.numerator}").filter("setpts", "N"))
     with staging_dir(review.parent, "burnin") as labels, atomic_path(review) as tmp:
         graph = _burn_ins(stream, piece, labels, timecode, rate_text, height)
-        run(graph.output(str(tmp), fps_mode="passthrough", **{"frames:v": piece.frames}, **presets.review_h264()),
+        run(graph.output(str(tmp), fps_mode="passthrough", **{"frames:v": piece.frames}, **presets.review_h264(patchable=True)),
             "encoding the review copy")
         delivered = len(quicktime.read_track(tmp).samples)
         if delivered != piece.frames:
@@ -354,16 +358,21 @@ def _chunks(out_dir: Path, entries: list[dict], rate: Fraction, container: str, 
     cut from takes by in and out points (the master's solo stretches) are left as they are."""
     if len(entries) <= CHUNK or any("inpoint" in entry for entry in entries):
         return entries
-    joined = []
-    for first in range(0, len(entries), CHUNK):
-        group = entries[first:first + CHUNK]
-        name = hashlib.sha256(json.dumps([PIECE_FORMAT, group]).encode()).hexdigest()[:32]
-        chunk = {"file": (PIECES_DIR / f"chunk-{name}{Path(group[0]['file']).suffix}").as_posix()}
+    for chunk, group in _chunk_plan(entries):
         if not (out_dir / chunk["file"]).is_file():
             _join(out_dir, group, out_dir / chunk["file"], rate, {"f": container}, f"{what} (a chunk of pieces)",
                   keep_listing=False)
-        joined.append(chunk)
-    return joined
+    return [chunk for chunk, _ in _chunk_plan(entries)]
+
+
+def _chunk_plan(entries: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """(chunk entry, the piece entries it holds) for each run of CHUNK pieces."""
+    plan = []
+    for first in range(0, len(entries), CHUNK):
+        group = entries[first:first + CHUNK]
+        name = hashlib.sha256(json.dumps([PIECE_FORMAT, group]).encode()).hexdigest()[:32]
+        plan.append(({"file": (PIECES_DIR / f"chunk-{name}{Path(group[0]['file']).suffix}").as_posix()}, group))
+    return plan
 
 
 def _join(out_dir: Path, entries: list[dict], output: Path, rate: Fraction, options: dict, what: str,

@@ -14,8 +14,15 @@ is the old index renamed to ``free`` (a 4-byte write). Until that moment readers
 old, complete film (a demuxer uses the first ``moov``); after it, the new one. The frames
 replaced stay in the file as dead space until the caller writes the file whole again.
 
-Only what ffmpeg's ``mov`` muxer writes is handled (one video track with a sample table,
-``moov`` last); anything else raises :class:`Unpatchable` and the caller joins the file anew.
+The index may also come first (an MP4 written with ``+faststart``): the new index still goes
+at the end, and the one at the front becomes ``free``.
+
+Frames that depend on others (H.264 with B-frames) are replaced only by frames laid out
+alike: the same sample description (the decoder's parameter sets), the same key frames, and
+the same decoding and composition timing within the run, so that the index's timing tables
+hold as they are. Only what ffmpeg's ``mov``/``mp4`` muxers write is handled (one video track
+with a sample table); anything else raises :class:`Unpatchable` and the caller joins the
+file anew.
 """
 
 from __future__ import annotations
@@ -168,13 +175,65 @@ def set_samples(stbl: Box, placed: list[tuple[int, int]]) -> None:
     stbl.children = kept + [Box(kind, payload=payload) for kind, payload in tables.items()]
 
 
+def _runs(box: Box | None, count: int, signed: bool = False) -> tuple[int, ...] | None:
+    """Expand a table of (sample count, value) runs (``stts``, ``ctts``) to one value per sample."""
+    if box is None:
+        return None
+    (entries,) = struct.unpack(">I", box.payload[4:8])
+    kind = "i" if signed and box.payload[0] == 1 else "I"  # ctts version 1: signed offsets
+    values = []
+    for index in range(entries):
+        run, value = struct.unpack(f">I{kind}", box.payload[8 + 8 * index:16 + 8 * index])
+        values.extend([value] * run)
+    if len(values) != count:
+        raise Unpatchable(f"a {box.kind.decode()} table for {len(values)} samples in a track of {count}")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a track's frames are decoded and shown: key frames, decoding durations, composition offsets.
+
+    ``keys`` and ``offsets`` are None for a track of intra-only frames shown in decoding order
+    (no ``stss``, no ``ctts``: ProRes)."""
+
+    keys: frozenset[int] | None
+    durations: tuple[int, ...]
+    offsets: tuple[int, ...] | None
+
+    @property
+    def intra_only(self) -> bool:
+        return self.keys is None and self.offsets is None
+
+    def of_run(self, start: int, count: int) -> tuple:
+        """A run of frames' layout, relative to its first: what must match for one run to replace
+        another (the last frame's duration leads into the next run, so it is left out)."""
+        keys = None if self.keys is None else tuple(i - start for i in sorted(self.keys) if start <= i < start + count)
+        offsets = None if self.offsets is None else self.offsets[start:start + count]
+        return keys, self.durations[start:start + count - 1], offsets
+
+
+def timing_of(stbl: Box, count: int) -> Timing:
+    stss = stbl.find(b"stss")
+    keys = None
+    if stss is not None:
+        (entries,) = struct.unpack(">I", stss.payload[4:8])
+        keys = frozenset(n - 1 for n in struct.unpack(f">{entries}I", stss.payload[8:8 + 4 * entries]))
+    durations = _runs(stbl.find(b"stts"), count)
+    if durations is None:
+        raise Unpatchable("no decoding times (stts)")
+    return Timing(keys, durations, _runs(stbl.find(b"ctts"), count, signed=True))
+
+
 @dataclass(frozen=True)
 class Track:
-    """The video samples of a QuickTime file and their codec."""
+    """The video samples of a QuickTime file, their codec, sample description and timing."""
 
     path: Path
     codec: bytes
     samples: list[tuple[int, int]]
+    description: bytes
+    timing: Timing
 
 
 def read_track(path: Path) -> Track:
@@ -183,8 +242,41 @@ def read_track(path: Path) -> Track:
         moov = next((b for b in boxes if b.kind == b"moov"), None)
         if moov is None:
             raise Unpatchable(f"{path.name} has no index (moov)")
-        stbl = video_table(read_moov(handle, moov))
-        return Track(path, codec_of(stbl), samples(stbl))
+        return _track(path, video_table(read_moov(handle, moov)))
+
+
+def _track(path: Path, stbl: Box) -> Track:
+    placed = samples(stbl)
+    return Track(path, codec_of(stbl), placed, decoder_setup(stbl), timing_of(stbl, len(placed)))
+
+
+VISUAL_ENTRY = 94  # stsd's header, then a visual sample entry's own fields; its boxes follow
+
+
+def decoder_setup(stbl: Box) -> bytes:
+    """The video sample description as the decoder sees it (codec, size, and boxes such as
+    ``avcC`` with H.264's parameter sets), less the bit-rate box (``btrt``), which differs from
+    file to file whatever the frames."""
+    stsd = stbl.find(b"stsd").payload  # codec_of has checked that it is there
+    if struct.unpack(">I", stsd[4:8])[0] != 1:
+        raise Unpatchable("more than one sample description")
+    entry_end = 8 + struct.unpack(">I", stsd[8:12])[0]
+    boxes = parse(stsd[VISUAL_ENTRY:entry_end]) if entry_end >= VISUAL_ENTRY else []
+    return stsd[12:VISUAL_ENTRY] + b"".join(box.encode() for box in boxes if box.kind != b"btrt")
+
+
+def _check_alike(track: Track, first: int, source: Track, start: int, count: int) -> None:
+    """Refuse a replacement that the track's index could not describe without rewriting its timing."""
+    if source.codec != track.codec:
+        raise Unpatchable(f"{source.path.name} holds {source.codec!r} frames, the file {track.codec!r}")
+    if first + count > len(track.samples) or start + count > len(source.samples):
+        raise Unpatchable(f"a replacement from {source.path.name} runs past the end of a track")
+    if track.timing.intra_only and source.timing.intra_only:
+        return  # any intra frame of the same codec and size can stand for another
+    if source.description != track.description:
+        raise Unpatchable(f"{source.path.name} was encoded with other decoder parameters")
+    if source.timing.of_run(start, count) != track.timing.of_run(first, count):
+        raise Unpatchable(f"{source.path.name} lays out its frames otherwise (key frames or timing)")
 
 
 def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
@@ -202,20 +294,19 @@ def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
         if expected is not None and (stat.st_size, stat.st_mtime_ns) != tuple(expected):
             raise Unpatchable("the file changed since it was planned")
         boxes = top_level(handle)
-        if not boxes or boxes[-1].kind != b"moov" or sum(b.kind == b"moov" for b in boxes) != 1:
-            raise Unpatchable("the index (moov) is not the file's last box")
-        old = boxes[-1]
+        indexes = [b for b in boxes if b.kind == b"moov"]
+        if len(indexes) != 1:
+            raise Unpatchable(f"{len(indexes)} indexes (moov); one is expected")
+        old = indexes[0]
         moov = read_moov(handle, old)
         stbl = video_table(moov)
-        codec, placed = codec_of(stbl), samples(stbl)
+        track = _track(path, stbl)
+        placed = list(track.samples)
         if sum(size for _, size in placed) < min_live * stat.st_size:
             raise Unpatchable(f"less than {min_live:.0%} of the file is live frames")
         for first, (source, start, count) in replacements.items():
-            if source.codec != codec:
-                raise Unpatchable(f"{source.path.name} holds {source.codec!r} frames, the file {codec!r}")
-            if first + count > len(placed) or start + count > len(source.samples):
-                raise Unpatchable(f"a replacement from {source.path.name} runs past the end of a track")
-        end = old.offset + old.size
+            _check_alike(track, first, source, start, count)
+        end = stat.st_size
         try:
             _append(handle, end, placed, replacements)
             set_samples(stbl, placed)
