@@ -156,8 +156,8 @@ def lavfi_clip(path: Path, frames: int, source: str = "testsrc2", **options) -> 
     return path
 
 
-def prores_clip(path: Path, frames: int = 24, profile: int = 3, **options) -> Path:
-    return lavfi_clip(path, frames, vcodec="prores_ks", pix_fmt="yuv422p10le", f="mov",
+def prores_clip(path: Path, frames: int = 24, profile: int = 3, source: str = "testsrc2", **options) -> Path:
+    return lavfi_clip(path, frames, source, vcodec="prores_ks", pix_fmt="yuv422p10le", f="mov",
                       **{"profile:v": profile}, **options)
 
 
@@ -195,12 +195,22 @@ def test_a_file_laid_out_otherwise_is_not_patched_and_stays_as_it_was(tmp_path):
     assert frames[:4] == original[:4] and frames[4:8] == original[10:14] and frames[8:] == original[8:]
 
 
-def test_an_index_at_the_front_is_retired_and_the_new_one_written_at_the_end(tmp_path):
+def test_an_index_at_the_front_is_retired_and_the_new_one_written_at_the_end(tmp_path, monkeypatch):
     from racines.render import quicktime
 
     faststart = prores_clip(tmp_path / "faststart.mov", movflags="+faststart")
-    source = prores_clip(tmp_path / "source.mov", 24)
+    source = prores_clip(tmp_path / "source.mov", 24, source="smptebars")
     assert top_boxes(faststart)[:2] == ["ftyp", "moov"]
+    before = framemd5(faststart)
+    # killed after the new frames and index are written, before the old index is retired:
+    # readers still take the first index, the film as it was
+    monkeypatch.setattr(quicktime, "switch_index", lambda handle, old: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        quicktime.replace_samples(faststart, {20: (quicktime.read_track(source), 0, 4)})
+    assert top_boxes(faststart) == ["ftyp", "moov", "wide", "mdat", "mdat", "moov"]
+    assert framemd5(faststart) == before
+    monkeypatch.undo()
+    faststart = prores_clip(tmp_path / "faststart.mov", movflags="+faststart")
     quicktime.replace_samples(faststart, {20: (quicktime.read_track(source), 0, 4)})
     assert top_boxes(faststart) == ["ftyp", "free", "wide", "mdat", "mdat", "moov"]
     frames, original = decode_frames(faststart, "gray", 160, 90), decode_frames(source, "gray", 160, 90)

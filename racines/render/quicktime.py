@@ -1,4 +1,4 @@
-"""Replace the frames of a QuickTime video track in place, for a master that changes a shot at a time.
+"""Replace the frames of a QuickTime or MP4 video track in place, for a film that changes a shot at a time.
 
 A QuickTime file is a sequence of boxes: the media data (``mdat``) and an index (``moov``)
 whose sample tables give each frame's size and position in the file. Samples may sit
@@ -9,7 +9,7 @@ rewritten to point at them, instead of copying the whole file again:
     before:  ftyp  wide  mdat[all frames]  moov
     after:   ftyp  wide  mdat[all frames]  free(old moov)  mdat[new frames]  moov(new)
 
-Crash safety: the new data and index are written after the old index and flushed; only then
+Crash safety: the new data and index are written at the end of the file and flushed; only then
 is the old index renamed to ``free`` (a 4-byte write). Until that moment readers see the
 old, complete film (a demuxer uses the first ``moov``); after it, the new one. The frames
 replaced stay in the file as dead space until the caller writes the file whole again.
