@@ -210,7 +210,7 @@ def test_an_index_at_the_front_is_retired_and_the_new_one_written_at_the_end(tmp
     assert top_boxes(faststart) == ["ftyp", "moov", "wide", "mdat", "mdat", "moov"]
     assert framemd5(faststart) == before
     monkeypatch.undo()
-    faststart = prores_clip(tmp_path / "faststart.mov", movflags="+faststart")
+    faststart = prores_clip(tmp_path / "faststart_again.mov", movflags="+faststart")
     quicktime.replace_samples(faststart, {20: (quicktime.read_track(source), 0, 4)})
     assert top_boxes(faststart) == ["ftyp", "free", "wide", "mdat", "mdat", "moov"]
     frames, original = decode_frames(faststart, "gray", 160, 90), decode_frames(source, "gray", 160, 90)
