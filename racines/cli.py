@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -174,13 +173,13 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         if chosen:
             return
         timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film))
-        # the exports are Python work and the film mostly waits on ffmpeg: they overlap well
-        with ThreadPoolExecutor(1, thread_name_prefix="racines-exports") as pool:
-            exports = pool.submit(pipeline.write_edit, film, timeline)
-            # the pieces a change left to encode (the shot's own, its dissolves) go side by side
-            result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
-                                          workers=cpu_cores(), master=not no_master)
-            written = exports.result()
+        # before the film, not beside it: the exports are pure Python and would hold the GIL
+        # that the film's dissolves need to blend (a change of one shot in a film of a hundred
+        # rendered faster this way), and the editor gets the cut even if the film fails
+        written = pipeline.write_edit(film, timeline)
+        # the pieces a change left to encode (the shot's own, its dissolves) go side by side
+        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
+                                      workers=cpu_cores(), master=not no_master)
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         outputs = [path for path in (result.master, result.review) if path is not None]
