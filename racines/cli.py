@@ -12,6 +12,8 @@ import json
 import os
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -67,6 +69,19 @@ def _share_cpu_cores() -> None:
     torch is not imported for a film that does not need it."""
     if "OMP_NUM_THREADS" not in os.environ and "torch" not in sys.modules:
         os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, cpu_cores() // 2))
+
+
+@contextmanager
+def _short_gil_turns(seconds: float = 0.001):
+    """Threads hand the GIL over after ``seconds`` rather than Python's 5 ms (figures in
+    bench/RESULTS.md, the director's loop: a few per cent on a change in a film of 100 shots,
+    where 5 ms turns were no faster than the exports and the film one after the other)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _run(ctx: Context, action) -> None:
@@ -173,13 +188,15 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         if chosen:
             return
         timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film))
-        # before the film, not beside it: the exports are pure Python and would hold the GIL
-        # that the film's dissolves need to blend (a change of one shot in a film of a hundred
-        # rendered faster this way), and the editor gets the cut even if the film fails
-        written = pipeline.write_edit(film, timeline)
-        # the pieces a change left to encode (the shot's own, its dissolves) go side by side
-        result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
-                                      workers=cpu_cores(), master=not no_master)
+        # the exports are Python work and the film mostly waits on ffmpeg: they overlap, with
+        # short turns of the GIL so that the exports' pure Python does not keep the threads
+        # that feed ffmpeg (the dissolves' blending) waiting 5 ms at a time
+        with ThreadPoolExecutor(1, thread_name_prefix="racines-exports") as pool, _short_gil_turns():
+            exports = pool.submit(pipeline.write_edit, film, timeline)
+            # the pieces a change left to encode (the shot's own, its dissolves) go side by side
+            result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
+                                          workers=cpu_cores(), master=not no_master)
+            written = exports.result()
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         outputs = [path for path in (result.master, result.review) if path is not None]
