@@ -187,7 +187,7 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
             click.echo(f"take {shot_id} {takes[shot_id].version} ({state}): {takes[shot_id].media.relative_to(film.root)}")
         if chosen:
             return
-        timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film))
+        timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film, takes))
         # the exports are Python work and the film mostly waits on ffmpeg: they overlap, with
         # short turns of the GIL so that the exports' pure Python does not keep the threads
         # that feed ffmpeg (the dissolves' blending) waiting 5 ms at a time

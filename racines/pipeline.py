@@ -146,18 +146,25 @@ def current_inputs(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) 
     return take_inputs(shot, film, hashes, derived)
 
 
-def cut_take(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) -> Take | None:
-    """The take the cut uses: approved, else the one matching the shot as it now stands, else the newest."""
-    key = key_of(current_inputs(film, store, hashes, shot))
-    return selected_take(store, load_review(film.root, shot.id), key)
+def cut_take(film: Film, store: TakeStore, hashes: HashCache, shot: Shot, current: Take | None = None) -> Take | None:
+    """The take the cut uses: approved, else the one matching the shot as it now stands, else the newest.
+
+    ``current``: the take matching the shot as it now stands, when the caller has just made or
+    found it (make_takes), so that its key and the store are not looked up again."""
+    review = load_review(film.root, shot.id)
+    if current is not None:
+        approved = store.find_cached(shot.id, review.approved_key) if review.approved_key else None
+        return approved or current
+    return selected_take(store, review, key_of(current_inputs(film, store, hashes, shot)))
 
 
-def selected_takes(film: Film) -> dict[str, Take]:
-    """The take each shot of the cut uses (see :func:`cut_take`)."""
+def selected_takes(film: Film, current: dict[str, Take] | None = None) -> dict[str, Take]:
+    """The take each shot of the cut uses (see :func:`cut_take`); ``current``: make_takes' takes."""
     store = TakeStore(film.root)
     hashes = HashCache.for_project(film.root)
+    current = current or {}
     try:
-        takes = {s: cut_take(film, store, hashes, film.shots[s]) for s in film.cut}
+        takes = {s: cut_take(film, store, hashes, film.shots[s], current.get(s)) for s in film.cut}
     finally:
         hashes.save()
     missing = [s for s, take in takes.items() if take is None]

@@ -101,6 +101,10 @@ def test_approved_take_is_the_one_the_timeline_uses(tiny_project):
     result = run(tiny_project, "approve", "s030", "v001", "--note", "the first light")
     assert result.exit_code == 0, result.output
     assert selected_takes_of(film)["s030"] == "v001"
+    # a render cuts with the approved take, though the shot as it stands matches v002
+    assert run(tiny_project, "render", "--no-review").exit_code == 0
+    cut = (tiny_project / "edl/tiny_film.otio").read_text()
+    assert "s030/v001/s030_v001.mov" in cut and "s030/v002" not in cut
     listing = run(tiny_project, "takes", "s030").output
     assert "* v001  approved" in listing and "the first light" in listing and "  v002  review" not in listing
     review = (tiny_project / "shots/reviews/s030.yaml").read_text()
