@@ -225,7 +225,7 @@ def _patch_in_place(output: Path, state_path: Path, plan: dict, pieces: list[Pie
         return False
     old_entries, old_sources = state.get("entries", []), state.get("sources", [])
     if (not output.is_file() or state.get("output") != _stamp(output)
-            or [state.get(k) for k in ("stem", "timecode", "format")] != [plan.get(k) for k in ("stem", "timecode", "format")]
+            or any(state.get(k) != plan.get(k) for k in ("stem", "timecode", "format"))
             or [s.get("frames") for s in old_sources] != [p.frames for p in pieces]
             or len(old_entries) != len(pieces)):
         return False
@@ -324,8 +324,8 @@ def _transcode_solo_review(piece: Piece, rate_text: str, timecode: str, review: 
               .filter("settb", f"{rate.denominator}/{rate.numerator}").filter("setpts", "N"))
     with staging_dir(review.parent, "burnin") as labels, atomic_path(review) as tmp:
         graph = _burn_ins(stream, piece, labels, timecode, rate_text, height)
-        run(graph.output(str(tmp), fps_mode="passthrough", **{"frames:v": piece.frames}, **presets.review_h264(patchable=True)),
-            "encoding the review copy")
+        run(graph.output(str(tmp), fps_mode="passthrough", **{"frames:v": piece.frames},
+                         **presets.review_h264(patchable=True)), "encoding the review copy")
         delivered = len(quicktime.read_track(tmp).samples)
         if delivered != piece.frames:
             raise short_media(layer.clip_name, layer.media, delivered, piece.frames)
