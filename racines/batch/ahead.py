@@ -44,10 +44,9 @@ def settled_timeline(film: Film, pending: frozenset[str]):
 
 def _stand_in(film: Film, shot: Shot, store: TakeStore) -> Take:
     """A take that is not there yet: the right length, a media path that no piece reads."""
-    return Take(shot.id, "pending", store.shot_folder(shot.id) / ".pending", {"media": {"editorial": "pending.mov", "lossless": "pending.mkv",
-                                                       "reel": "PENDING"},
-                                             "frames": shot.frames + 2 * film.handles, "handles": film.handles,
-                                             "cache_key": ""})
+    manifest = {"media": {"editorial": "pending.mov", "lossless": "pending.mkv", "reel": "PENDING"},
+                "frames": shot.frames + 2 * film.handles, "handles": film.handles, "cache_key": ""}
+    return Take(shot.id, "pending", store.shot_folder(shot.id) / ".pending", manifest)
 
 
 def _main(film: Film, pending: frozenset[str], review: bool, stop, encoded, parent: int) -> None:

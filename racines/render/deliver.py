@@ -62,7 +62,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                     copy_solo: bool = True, master: bool = True) -> Deliverables:
     """``workers``: pieces encoded at once; ``copy_solo=False`` encodes every frame of the master
     (e.g. to compare with a full re-encode); ``master=False`` leaves the master as it is (a
-    director's iteration watches the review copy; the master is rewritten whole every time)."""
+    director's iteration watches the review copy)."""
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
     layout = _layout(timeline, media_base, out_dir, width, height, rate, copy_solo, master, review)
@@ -358,11 +358,12 @@ def _chunks(out_dir: Path, entries: list[dict], rate: Fraction, container: str, 
     cut from takes by in and out points (the master's solo stretches) are left as they are."""
     if len(entries) <= CHUNK or any("inpoint" in entry for entry in entries):
         return entries
-    for chunk, group in _chunk_plan(entries):
+    plan = _chunk_plan(entries)
+    for chunk, group in plan:
         if not (out_dir / chunk["file"]).is_file():
             _join(out_dir, group, out_dir / chunk["file"], rate, {"f": container}, f"{what} (a chunk of pieces)",
                   keep_listing=False)
-    return [chunk for chunk, _ in _chunk_plan(entries)]
+    return [chunk for chunk, _ in plan]
 
 
 def _chunk_plan(entries: list[dict]) -> list[tuple[dict, list[dict]]]:
