@@ -188,15 +188,24 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
         if chosen:
             return
         timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film, takes))
-        # the exports are Python work and the film mostly waits on ffmpeg: they overlap, with
-        # short turns of the GIL so that the exports' pure Python does not keep the threads
-        # that feed ffmpeg (the dissolves' blending) waiting 5 ms at a time
+        # the exports are Python work and the film mostly waits on ffmpeg: they overlap, once the
+        # pieces are under way (the film's layout before them is Python too), with short turns of
+        # the GIL so that the exports' pure Python does not keep the threads that feed ffmpeg (the
+        # dissolves' blending) waiting 5 ms at a time
         with ThreadPoolExecutor(1, thread_name_prefix="racines-exports") as pool, _short_gil_turns():
-            exports = pool.submit(pipeline.write_edit, film, timeline)
-            # the pieces a change left to encode (the shot's own, its dissolves) go side by side
-            result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
-                                          workers=cpu_cores(), master=not no_master)
-            written = exports.result()
+            exports = []
+
+            def start_exports() -> None:
+                if not exports:
+                    exports.append(pool.submit(pipeline.write_edit, film, timeline))
+
+            try:
+                # the pieces a change left to encode (the shot's own, its dissolves) go side by side
+                result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
+                                              workers=cpu_cores(), master=not no_master, while_encoding=start_exports)
+            finally:
+                start_exports()  # also when the film was unchanged, or failed
+            written = exports[0].result()
         for path in written:
             click.echo(f"wrote {path.relative_to(film.root)}")
         outputs = [path for path in (result.master, result.review) if path is not None]

@@ -240,16 +240,17 @@ def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
 
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
-                progress: Progress | None = None, workers: int = 1, master: bool = True) -> Deliverables:
+                progress: Progress | None = None, workers: int = 1, master: bool = True,
+                while_encoding: Callable[[], None] = lambda: None) -> Deliverables:
     """Render the master and the review copy (or one of them); ``workers`` pieces of the film
-    are encoded at once."""
+    are encoded at once; ``while_encoding``: see render_timeline."""
     for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR):
         sweep_partials(folder)  # what a killed render left (the caller holds the project's lock)
     total = round(timeline.duration().value)
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
-                           master=master)
+                           master=master, while_encoding=while_encoding)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -272,3 +272,27 @@ def test_a_take_too_short_for_its_stretch_is_named_and_nothing_is_left(rendered_
     with pytest.raises(RenderFailed, match=rf"{solo.layers[0].clip_name} .* has \d+ of the {solo.frames + 500} frames"):
         deliver._encode_piece(longer, W, H, "24", "01:00:00:00", None, tmp_path / "review.mp4", lambda n: None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dissolve_short_of_frames_on_one_side_names_that_side(rendered_tiny, tmp_path):
+    """Both sides of a dissolve are read by one ffmpeg; when it ends early, the error still
+    names the clip whose take is too short, and neither deliverable's piece is left."""
+    from dataclasses import replace
+
+    from racines.errors import RenderFailed
+    from racines.render import deliver
+    from racines.render.pieces import cut_into_pieces
+
+    timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
+    dissolve = next(p for p in cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl")
+                    if len(p.layers) == 2)
+    outgoing, incoming = dissolve.layers
+    short = prores_clip(tmp_path / "short.mov", frames=dissolve.frames - 2, s=f"{W}x{H}", r=24)
+    cut_short = replace(dissolve, layers=(outgoing, replace(incoming, media=short, first_frame=0)))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(RenderFailed, match=rf"{incoming.clip_name} \(short.mov\) has {dissolve.frames - 2} of the "
+                                           rf"{dissolve.frames} frames"):
+        deliver._encode_piece(cut_short, W, H, "24", "01:00:00:00", out / "master.mov", out / "review.mp4",
+                              lambda n: None)
+    assert list(out.iterdir()) == []

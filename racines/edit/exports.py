@@ -34,12 +34,13 @@ def export_texts(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: boo
                  media_base: Path, portable: bool) -> dict[str, str]:
     """The timeline in every text format. Media URLs in the .otio and the EDL stay relative to
     ``media_base``; the XML gets absolute file URLs (what Premiere relinks) unless ``portable``."""
-    xml_timeline = timeline if portable else with_media_urls(
+    # the XML adapter mutates what it writes: a copy either way
+    xml_timeline = copy.deepcopy(timeline) if portable else with_media_urls(
         timeline, lambda url: (media_base / url).resolve().as_uri())
     return {
         "otio": otio.adapters.write_to_string(timeline, "otio_json"),
         "edl": edl_text(timeline, rate, drop_frame),
-        "xml": otio.adapters.write_to_string(copy.deepcopy(xml_timeline), "fcp_xml"),
+        "xml": otio.adapters.write_to_string(xml_timeline, "fcp_xml"),
     }
 
 

@@ -349,6 +349,7 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
     shot_files = sorted(p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE)
     shots: dict[str, Shot] = {}
     collectors: dict[str, _Collector] = {}
+    images = _Images(root)
     for path in shot_files:
         out = _Collector(root, path, problems)
         shot_id = path.stem
@@ -362,7 +363,7 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
         collectors[shot_id] = out
         if parsed is not None and rate is not None:
             shot = _resolve_shot(root, path, shot_id, parsed, rate, out,
-                                 profile or parsed.profile or film_profile)
+                                 profile or parsed.profile or film_profile, images)
             if shot is not None:
                 shots[shot_id] = shot
 
@@ -466,7 +467,7 @@ def _parse_resolution(value: str | list[int]) -> tuple[int, int]:
 
 
 def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: Fraction,
-                  out: _Collector, profile: str) -> Shot | None:
+                  out: _Collector, profile: str, images: _Images) -> Shot | None:
     ok = True
     frames = frames_of(parsed.duration, rate)
     if frames < 1:
@@ -484,11 +485,11 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
 
     source = None
     if parsed.source is not None:
-        photo = _checked_image(root, path, parsed.source.photo, ("source", "photo"), out)
+        photo = images.check(path, parsed.source.photo, ("source", "photo"), out)
         if photo is None:
             ok = False
         else:
-            source = SourcePhoto(path=photo, relpath=project_relative(root, photo),
+            source = SourcePhoto(path=photo, relpath=photo.relative_to(root).as_posix(),  # both resolved
                                  contributor=parsed.source.contributor, consent=parsed.source.consent,
                                  credit=parsed.source.credit or parsed.source.contributor)
     elif parsed.generator.kind != "credits":
@@ -498,7 +499,7 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
 
     assets = {}
     if isinstance(parsed.generator, MorphSettings):
-        target = _checked_image(root, path, parsed.generator.target, ("generator", "target"), out)
+        target = images.check(path, parsed.generator.target, ("generator", "target"), out)
         if target is None:
             ok = False
         else:
@@ -515,7 +516,7 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
     generator, final, weights = parsed.generator, None, {}
     if parsed.final is not None:
         final = _merged_final(parsed)
-        final_assets = _final_assets(root, path, final, out)
+        final_assets = _final_assets(images, path, final, out)
         weights = _lora_files(root, path, final, out)
         if final_assets is None or weights is None:
             ok = False
@@ -556,11 +557,11 @@ def _merged_final(parsed: ShotFile) -> DiffusionBase:
     return merged
 
 
-def _final_assets(root: Path, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
+def _final_assets(images: _Images, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
     target = getattr(final, "target", None)
     if not isinstance(target, str):
         return {}
-    image = _checked_image(root, path, target, ("final", "target"), out)
+    image = images.check(path, target, ("final", "target"), out)
     return None if image is None else {"target": image}
 
 
@@ -590,18 +591,33 @@ def _lora_files(root: Path, path: Path, final: DiffusionBase, out: _Collector) -
     return found if ok else None
 
 
-def _checked_image(root: Path, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
-    try:
-        image = confine(root, shot_path.parent, text)
-    except PathRefused as exc:
-        out.add(loc, str(exc), exc.fix, value=text)
-        return None
-    try:
-        check_image(image)
-    except NotAnImage as exc:
-        out.add(loc, f"not a readable image: {exc}", "give a PNG, JPEG, TIFF or WebP photograph", value=text)
-        return None
-    return image
+class _Images:
+    """Each photograph a shot names, confined to the project and opened once per load however
+    many shots use it; each shot still reports a problem with it under its own field."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.outcomes: dict[tuple[Path, str], tuple[Path | None, tuple[str, str]]] = {}
+
+    def check(self, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
+        key = (shot_path.parent, text)
+        if key not in self.outcomes:
+            self.outcomes[key] = self._outcome(shot_path.parent, text)
+        image, problem = self.outcomes[key]
+        if image is None:
+            out.add(loc, *problem, value=text)
+        return image
+
+    def _outcome(self, folder: Path, text: str) -> tuple[Path | None, tuple[str, str]]:
+        try:
+            image = confine(self.root, folder, text)
+        except PathRefused as exc:
+            return None, (str(exc), exc.fix)
+        try:
+            check_image(image)
+        except NotAnImage as exc:
+            return None, (f"not a readable image: {exc}", "give a PNG, JPEG, TIFF or WebP photograph")
+        return image, ("", "")
 
 
 def _check_cut(cut: tuple[str, ...], shot_files: list[Path], shots: dict[str, Shot],

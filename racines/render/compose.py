@@ -1,7 +1,7 @@
 """Walk an OpenTimelineIO track frame by frame, as raw 10-bit 4:2:2 video.
 
-Frames are read piece by piece (racines.render.pieces): at most two decoders are open at
-once (both sides of a dissolve), so memory does not grow with the length of the film.
+Frames are read piece by piece (racines.render.pieces): one decoder at a time (both sides
+of a dissolve in one), so memory does not grow with the length of the film.
 Cuts pass decoded frames through untouched; dissolves blend the two sides in integer arithmetic, the weight of the incoming shot rising by
 1/(N+1) per frame so that neither side appears pure inside the dissolve.
 """

@@ -59,10 +59,13 @@ class Deliverables:
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, review: bool = True,
                     on_frame: Callable[[int], None] | None = None, workers: int = 1,
-                    copy_solo: bool = True, master: bool = True) -> Deliverables:
+                    copy_solo: bool = True, master: bool = True,
+                    while_encoding: Callable[[], None] = lambda: None) -> Deliverables:
     """``workers``: pieces encoded at once; ``copy_solo=False`` encodes every frame of the master
     (e.g. to compare with a full re-encode); ``master=False`` leaves the master as it is (a
-    director's iteration watches the review copy)."""
+    director's iteration watches the review copy). ``while_encoding`` is called once the pieces
+    to encode are under way, for other work to overlap them, not the film's layout before them
+    (not called when nothing changed)."""
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
     layout = _layout(timeline, media_base, out_dir, width, height, rate, copy_solo, master, review)
@@ -93,6 +96,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     jobs = layout.jobs(out_dir)
     encoded = sum(1 for _, _, master_piece, review_piece in jobs if master_piece or review_piece)
     if workers <= 1:
+        while_encoding()
         done = 0
         for piece, tc, master_piece, review_piece in jobs:
             if master_piece or review_piece:
@@ -110,6 +114,7 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
             futures = {pool.submit(_encode_piece, piece, width, height, rate_text, tc, master_piece, review_piece,
                                    lambda n: None): piece
                        for piece, tc, master_piece, review_piece in jobs if master_piece or review_piece}
+            while_encoding()
             for future in as_completed(futures):
                 future.result()
                 done += futures[future].frames
@@ -291,25 +296,24 @@ def _encode_piece(piece: Piece, width: int, height: int, rate_text: str, timecod
         on_frame(piece.frames)
         return
     with ExitStack() as stack:
-        writers = []
+        # one ffmpeg encodes both deliverables' pieces from one stream of frames
+        source = presets.tag_bt709(raw_input(width, height, rate_text, PIX_FMT))
+        split = source.split() if master is not None and review is not None else None
+        outputs = []
         if master is not None:
             tmp = stack.enter_context(atomic_path(master))
-            writers.append(stack.enter_context(FrameWriter(
-                presets.tag_bt709(raw_input(width, height, rate_text, PIX_FMT))
-                .output(str(tmp), **presets.prores_hq(timecode)), "encoding the master")))
+            outputs.append((split[0] if split else source).output(str(tmp), **presets.prores_hq(timecode)))
         if review is not None:
             # beside the piece, not in /tmp: a render killed here leaves it to the next one's sweep
             labels = stack.enter_context(staging_dir(review.parent, "burnin"))
             tmp = stack.enter_context(atomic_path(review))
-            graph = _burn_ins(raw_input(width, height, rate_text, PIX_FMT), piece, labels, timecode, rate_text, height)
-            writers.append(stack.enter_context(FrameWriter(
-                graph.output(str(tmp), **presets.review_h264(patchable=True)), "encoding the review copy")))
+            graph = _burn_ins(split[1] if split else source, piece, labels, timecode, rate_text, height)
+            outputs.append(graph.output(str(tmp), **presets.review_h264(patchable=True)))
+        what = " and ".join(name for name, path in (("the master", master), ("the review copy", review)) if path)
+        writer = stack.enter_context(FrameWriter(ffmpeg.merge_outputs(*outputs), f"encoding {what}"))
         for count, frame in enumerate(piece_frames(piece, width, height), start=1):
-            for writer in writers:
-                writer.write(frame)
+            writer.write(frame)
             on_frame(count)
-        for writer in writers:  # both encoders flush at once, not one after the other
-            writer.end_input()
 
 
 def _transcode_solo_review(piece: Piece, rate_text: str, timecode: str, review: Path, height: int) -> None:
