@@ -111,6 +111,17 @@ def _duplicate_keys(node: yaml.Node, loc: tuple = ()) -> list[tuple[tuple, int]]
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers and duplicate keys) and the data built from it: the text
+    parsed once. The safe constructor: plain YAML types only."""
+    loader = SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(path: Path, out: _Collector) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -118,8 +129,7 @@ def _read_yaml(path: Path, out: _Collector) -> Any:
         out.add((), f"the file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
         return None
     try:
-        out.node = yaml.compose(text, Loader=SAFE_LOADER)
-        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - the safe constructor, in C when available
+        out.node, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)

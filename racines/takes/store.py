@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,24 +82,23 @@ class TakeStore:
         return self.folder / shot_id
 
     def takes(self, shot_id: str) -> list[Take]:
+        return list(reversed(list(self._newest_first(shot_id))))
+
+    def _newest_first(self, shot_id: str) -> Iterator[Take]:
+        """The shot's takes from the newest, each manifest read only when reached: a shot
+        iterated all day has hundreds of takes, and a render mostly wants the newest."""
         folder = self.shot_folder(shot_id)
-        found = []
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                manifest = _read_manifest(entry) if VERSION.match(entry.name) else None
-                if manifest is not None:
-                    found.append(Take(shot_id, entry.name, entry, manifest))
-        return sorted(found, key=lambda take: int(take.version[1:]))
+        entries = [entry for entry in folder.iterdir() if VERSION.match(entry.name)] if folder.is_dir() else []
+        for entry in sorted(entries, key=lambda entry: int(entry.name[1:]), reverse=True):
+            manifest = _read_manifest(entry)
+            if manifest is not None:
+                yield Take(shot_id, entry.name, entry, manifest)
 
     def latest(self, shot_id: str) -> Take | None:
-        takes = self.takes(shot_id)
-        return takes[-1] if takes else None
+        return next(self._newest_first(shot_id), None)
 
     def find_cached(self, shot_id: str, cache_key: str) -> Take | None:
-        for take in reversed(self.takes(shot_id)):
-            if take.cache_key == cache_key:
-                return take
-        return None
+        return next((take for take in self._newest_first(shot_id) if take.cache_key == cache_key), None)
 
     def next_version(self, shot_id: str) -> str:
         folder = self.shot_folder(shot_id)
