@@ -64,24 +64,25 @@ def cut_into_pieces(track: otio.schema.Track, media_base: Path) -> list[Piece]:
     record = 0
     for index, span in enumerate(plan):
         incoming = plan[index - 1].into_next if index > 0 else 0
+        near = plan[max(0, index - 1):index + 2]  # the only clips a piece of this one can show
         first = span.read_start + incoming
         if span.solo:
             found.append(Piece(record, span.solo, (Layer(span.media, first, span.clip.name, span.rate),),
-                               _labels(plan, record, span.solo)))
+                               _labels(near, record, span.solo)))
             record += span.solo
         if span.into_next:
             following = plan[index + 1]
             layers = (Layer(span.media, first + span.solo, span.clip.name, span.rate),
                       Layer(following.media, following.read_start, following.clip.name, following.rate))
-            found.append(Piece(record, span.into_next, layers, _labels(plan, record, span.into_next)))
+            found.append(Piece(record, span.into_next, layers, _labels(near, record, span.into_next)))
             record += span.into_next
     return found
 
 
-def _labels(plan: list[ClipSpan], record_in: int, frames: int) -> tuple[tuple[str, int, int], ...]:
+def _labels(spans_near: list[ClipSpan], record_in: int, frames: int) -> tuple[tuple[str, int, int], ...]:
     """Each clip owns the record from cut point to cut point; its label shows over that stretch."""
     labels = []
-    for span in plan:
+    for span in spans_near:
         first, last = max(span.record_in, record_in), min(span.record_out, record_in + frames) - 1
         if first <= last:
             labels.append((_label(span), first - record_in, last - record_in))
@@ -113,9 +114,9 @@ def piece_frames(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
 
 def _stacked_layers(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
     """Both layers of a dissolve decoded by one ffmpeg, each frame of the outgoing one above
-    the same frame of the incoming one (one process rather than a reader per layer: a short
-    dissolve costs about what starting its processes costs). Each layer is seeked as
-    open_reader seeks it and numbered from 0, so that the stack pairs frames by position."""
+    the same frame of the incoming one (one process and one pipe rather than a reader per
+    layer). Each layer is seeked as open_reader seeks it and numbered from 0, so that the
+    stack pairs frames by position; ``shortest`` ends it with the shorter side."""
     rate = piece.layers[0].rate
     sides = [seek_input(layer.media, layer.first_frame, layer.clip_name, layer.rate).video
              .filter("format", PIX_FMT).filter("settb", f"{rate.denominator}/{rate.numerator}")
@@ -125,9 +126,13 @@ def _stacked_layers(piece: Piece, width: int, height: int) -> Iterator[np.ndarra
                       **{"frames:v": piece.frames}))
     names = " and ".join(layer.media.name for layer in piece.layers)
     delivered = 0
-    for chunk in read_frames(stream, width, 2 * height, PIX_FMT, f"reading {names}"):
-        yield np.frombuffer(chunk, dtype=np.uint16)
-        delivered += 1
+    raw = read_frames(stream, width, 2 * height, PIX_FMT, f"reading {names}")
+    try:
+        for chunk in raw:
+            yield np.frombuffer(chunk, dtype=np.uint16)
+            delivered += 1
+    finally:
+        raw.close()  # a consumer that stops early stops ffmpeg now, not when collected
     if delivered != piece.frames:
         for layer in piece.layers:  # which side is short: each read alone, on this error path only
             for _ in open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
