@@ -54,6 +54,9 @@ def _main(film: Film, pending: frozenset[str], review: bool, stop, encoded, pare
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch handles Ctrl-C, and stops this process
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     keep_frame_memory()  # a spawned process starts with glibc's defaults
+    # the CPU the shots leave idle, not CPU they would use: a shot still running wants more
+    # than its slot's core at moments, and the pieces (and their ffmpeg, which inherit it) yield
+    os.nice(10)
     try:
         timeline, ready = settled_timeline(film, pending)
 
