@@ -132,6 +132,17 @@ def test_symlink_leaving_the_project_is_refused(tmp_path):
     assert problems and all("leaves the project" in p.message for p in problems)
 
 
+def test_a_photograph_shared_by_shots_is_reported_by_each_of_them(tmp_path):
+    """Each photograph is checked once per load, but every shot naming a bad one hears of it."""
+    shots = {s: text.replace("photos/grid.png", "photos/gone.png") for s, text in TINY_SHOTS.items()}
+    using = sorted(s for s, text in TINY_SHOTS.items() if "photos/grid.png" in text)
+    assert len(using) >= 2
+    problems = problems_of(write_tiny_project(tmp_path, shots))
+    assert sorted((p.file, p.field, p.value) for p in problems) == \
+        [(f"shots/{s}.yaml", "source.photo", "photos/gone.png") for s in using]
+    assert all("no file at this path" in p.message for p in problems)
+
+
 @pytest.mark.parametrize("photo, words", [
     ("/etc/hostname", "absolute paths"),
     ("https://example.org/a.jpg", "URLs"),
