@@ -103,6 +103,14 @@ def seek_input(media: Path, first: int, clip_name: str, rate: Fraction):
     return ffmpeg.input(str(media), **seek)
 
 
+def numbered_video(media: Path, first: int, clip_name: str, rate: Fraction, numbered_at: Fraction):
+    """The video of ``media`` from frame ``first`` (seeked as open_reader seeks it) in raw 10-bit
+    4:2:2, its frames numbered from 0 at ``numbered_at`` frames per second: a take's frames as a
+    filter graph takes them, paired with other streams by position."""
+    return (seek_input(media, first, clip_name, rate).video.filter("format", PIX_FMT)
+            .filter("settb", f"{numbered_at.denominator}/{numbered_at.numerator}").filter("setpts", "N"))
+
+
 def short_media(clip_name: str, media: Path, delivered: int, count: int) -> RenderFailed:
     return RenderFailed(f"the media of clip {clip_name} ({media.name}) has {delivered} of the {count} frames the "
                         "timeline uses from it\n    fix: render the shot again (racines render --shot ID)")

@@ -33,7 +33,7 @@ from racines.errors import RenderFailed
 from racines.media import fonts, presets
 from racines.media.ffmpeg import FrameWriter, raw_input, run
 from racines.render import quicktime
-from racines.render.compose import PIX_FMT, seek_input, short_media
+from racines.render.compose import PIX_FMT, numbered_video, short_media
 from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
 from racines.takes.atomic import atomic_path, staging_dir, write_json
 
@@ -323,9 +323,7 @@ def _transcode_solo_review(piece: Piece, rate_text: str, timecode: str, review: 
     the same 10-bit 4:2:2, numbered from 0 at the film's rate."""
     layer = piece.layers[0]
     rate = Fraction(rate_text)
-    stream = (seek_input(layer.media, layer.first_frame, layer.clip_name, layer.rate).video
-              .filter("format", PIX_FMT)
-              .filter("settb", f"{rate.denominator}/{rate.numerator}").filter("setpts", "N"))
+    stream = numbered_video(layer.media, layer.first_frame, layer.clip_name, layer.rate, rate)
     with staging_dir(review.parent, "burnin") as labels, atomic_path(review) as tmp:
         graph = _burn_ins(stream, piece, labels, timecode, rate_text, height)
         run(graph.output(str(tmp), fps_mode="passthrough", **{"frames:v": piece.frames},

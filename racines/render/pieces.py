@@ -20,7 +20,7 @@ import numpy as np
 import opentimelineio as otio
 
 from racines.media.ffmpeg import read_frames
-from racines.render.compose import PIX_FMT, ClipSpan, open_reader, seek_input, short_media, spans
+from racines.render.compose import PIX_FMT, ClipSpan, numbered_video, open_reader, short_media, spans
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,8 @@ def _stacked_layers(piece: Piece, width: int, height: int) -> Iterator[np.ndarra
     the same frame of the incoming one (one process and one pipe rather than a reader per
     layer). Each layer is seeked as open_reader seeks it and numbered from 0, so that the
     stack pairs frames by position; ``shortest`` ends it with the shorter side."""
-    rate = piece.layers[0].rate
-    sides = [seek_input(layer.media, layer.first_frame, layer.clip_name, layer.rate).video
-             .filter("format", PIX_FMT).filter("settb", f"{rate.denominator}/{rate.numerator}")
-             .filter("setpts", "N") for layer in piece.layers]
+    sides = [numbered_video(layer.media, layer.first_frame, layer.clip_name, layer.rate, piece.layers[0].rate)
+             for layer in piece.layers]
     stream = (ffmpeg.filter(sides, "vstack", inputs=2, shortest=1)
               .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough",
                       **{"frames:v": piece.frames}))
