@@ -55,7 +55,7 @@ def estimated_seconds(shot: Shot, store: TakeStore) -> float:
     it has one (seconds per frame, from the manifest's timings), else its frames weighted by
     the generator's relative cost (a Ken Burns frame is worth about 20 ms on a CPU)."""
     generator = get_generator(shot.kind)
-    for take in reversed(store.takes(shot.id)):
+    for take in store.newest_first(shot.id):
         seconds = take.manifest.get("timings", {}).get("generate_and_encode_s")
         if take.manifest.get("generator", {}).get("name") == generator.name and seconds and take.frames:
             return seconds / take.frames * shot.frames

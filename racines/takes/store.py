@@ -82,9 +82,9 @@ class TakeStore:
         return self.folder / shot_id
 
     def takes(self, shot_id: str) -> list[Take]:
-        return list(reversed(list(self._newest_first(shot_id))))
+        return list(reversed(list(self.newest_first(shot_id))))
 
-    def _newest_first(self, shot_id: str) -> Iterator[Take]:
+    def newest_first(self, shot_id: str) -> Iterator[Take]:
         """The shot's takes from the newest, each manifest read only when reached: a shot
         iterated all day has hundreds of takes, and a render mostly wants the newest."""
         folder = self.shot_folder(shot_id)
@@ -95,10 +95,10 @@ class TakeStore:
                 yield Take(shot_id, entry.name, entry, manifest)
 
     def latest(self, shot_id: str) -> Take | None:
-        return next(self._newest_first(shot_id), None)
+        return next(self.newest_first(shot_id), None)
 
     def find_cached(self, shot_id: str, cache_key: str) -> Take | None:
-        return next((take for take in self._newest_first(shot_id) if take.cache_key == cache_key), None)
+        return next((take for take in self.newest_first(shot_id) if take.cache_key == cache_key), None)
 
     def next_version(self, shot_id: str) -> str:
         folder = self.shot_folder(shot_id)
