@@ -9,7 +9,10 @@ Each batch is a separate `racines batch` process, timed from start to exit, so t
 figure includes starting Ray. Runs are interleaved and repeated; the best time of each
 configuration is kept, which is the fairest figure on a machine shared with other work.
 The mean number of the batch's runnable threads is sampled from /proc: when one process
-already keeps more threads runnable than there are cores, a second one cannot add much.
+already keeps more threads runnable than there are cores, a second one cannot add much. The
+local batches' CPU-seconds (the batch, its workers and their ffmpeg processes) bound the
+speedup from the other side: 2 processes cannot finish before their CPU-seconds divided by
+the cores, so the 1-process time over that is the most they can gain on this machine.
 
     .venv/bin/python bench/bench_batch.py [--size 1280x720] [--repeat 2] [--write-results]
 """
@@ -20,6 +23,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,13 +51,16 @@ def demo_copy(folder: Path, size: str | None) -> Path:
     return root
 
 
-def one_batch(args: list[str], size: str | None) -> tuple[float, float]:
-    """Seconds from start to exit, and the mean number of the batch's threads (its worker and
-    ffmpeg processes included) that wanted a CPU: above the core count, the CPU is saturated."""
+def one_batch(args: list[str], size: str | None) -> tuple[float, float, float]:
+    """Seconds from start to exit, the mean number of the batch's threads (its worker and
+    ffmpeg processes included) that wanted a CPU (above the core count, the CPU is saturated),
+    and the CPU-seconds of the batch and the processes it waited for (not Ray's workers, which
+    are not its children)."""
     with tempfile.TemporaryDirectory(prefix="racines-bench-batch-") as folder:
         root = demo_copy(Path(folder), size)
         # a throwaway local Ray instance: no token file written to the home folder
         env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "racines.cli", "--project", str(root), "batch",
                                     "--profile", "draft", *args],
@@ -67,10 +74,12 @@ def one_batch(args: list[str], size: str | None) -> tuple[float, float]:
             except subprocess.TimeoutExpired:
                 pass
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         output = process.stdout.read()
         if process.returncode != 0:
             sys.exit(f"batch {' '.join(args)} failed (exit {process.returncode}):\n{output}")
-        return elapsed, demand.mean()
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return elapsed, demand.mean(), cpu
 
 
 class _Demand:
@@ -139,13 +148,15 @@ def main() -> None:
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in configs}
     demand: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     for round_ in range(args.repeat):
         for name, options in configs.items():
-            elapsed, runnable = one_batch(options, args.size)
+            elapsed, runnable, seconds = one_batch(options, args.size)
             times[name].append(elapsed)
             demand[name].append(runnable)
-            print(f"round {round_ + 1}: {name}: {elapsed:.1f} s, {runnable:.1f} runnable threads on average",
-                  flush=True)
+            cpu[name].append(seconds)
+            print(f"round {round_ + 1}: {name}: {elapsed:.1f} s, {runnable:.1f} runnable threads on average, "
+                  f"{seconds:.1f} CPU-s" + (" (without Ray's workers)" if name.startswith("ray") else ""), flush=True)
     load_after = os.getloadavg()
     best = {name: min(values) for name, values in times.items()}
     speedup = best["local, 1 process"] / best["local, 2 processes"]
@@ -153,6 +164,11 @@ def main() -> None:
     lines += [f"  - {name}: {best[name]:.1f} s (runs: {', '.join(f'{t:.1f}' for t in times[name])}; "
               f"runnable threads: {', '.join(f'{d:.1f}' for d in demand[name])})" for name in configs]
     lines.append(f"- 2 local processes against 1: **{speedup:.2f}x** (target >= 1.6x)")
+    cores = os.cpu_count() or 1
+    one, two = (min(cpu[name]) for name in ("local, 1 process", "local, 2 processes"))
+    lines.append(f"- CPU-seconds, least of the runs: 1 process {one:.1f} ({one / best['local, 1 process']:.2f} cores "
+                 f"busy), 2 processes {two:.1f}; on {cores} cores 2 processes need at least {two / cores:.1f} s, "
+                 f"so the most they can gain here is {best['local, 1 process'] / (two / cores):.2f}x")
     if "ray, 2 CPUs" in best:
         overhead = best["ray, 2 CPUs"] / best["local, 2 processes"] - 1
         lines.append(f"- Ray (local instance started by the batch) against 2 local processes: "
