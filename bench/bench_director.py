@@ -18,7 +18,6 @@ that bounds the ratio to the take this machine allows.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import resource
 import shutil
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from racines.takes.identity import cpu_cores
 
 REPO = Path(__file__).resolve().parents[1]
 RACINES = [sys.executable, "-m", "racines.cli"]
@@ -103,7 +104,7 @@ def main() -> None:
         results = {kind: one_change(root, shot_id, args.repeat, one_shot_film(root, shot_id))
                    for kind, shot_id in changed.items()}
 
-    cores = os.cpu_count() or 1
+    cores = cpu_cores()  # the cores racines itself runs on (its affinity)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
     print(f"racines --version                 {version:7.3f} s")
     print(f"racines render, nothing changed   {noop:7.3f} s   ratio {noop / version:5.2f}  (target < 2)")
