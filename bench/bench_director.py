@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from racines.takes.identity import cpu_cores
+from racines.core.identity import cpu_cores
 
 REPO = Path(__file__).resolve().parents[1]
 RACINES = [sys.executable, "-m", "racines.cli"]

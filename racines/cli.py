@@ -20,13 +20,13 @@ import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
-from racines.allocator import keep_frame_memory
-from racines.batch.lock import project_lock
+from racines.core.allocator import keep_frame_memory
+from racines.core.lock import project_lock
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.model import Film, Shot
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache
-from racines.takes.identity import cpu_cores
+from racines.core.identity import cpu_cores
 from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore
 

@@ -31,7 +31,7 @@ from racines.generators.diffusion.base import check_final
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
-from racines.takes.atomic import atomic_path, sweep_partials
+from racines.core.atomic import atomic_path, sweep_partials
 from racines.takes.cache import HashCache, changed_inputs, key_of
 from racines.takes.make import make_take, take_inputs
 from racines.takes.reviews import load_review, selected_take

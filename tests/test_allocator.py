@@ -11,7 +11,7 @@ import pytest
 CHURN = """
 import resource, sys
 import numpy as np
-from racines.allocator import keep_frame_memory
+from racines.core.allocator import keep_frame_memory
 tuned = keep_frame_memory() if sys.argv[1] == "tuned" else False
 frame = np.ones((720, 1280, 3), np.float32)  # 11 MB: above glibc's default threshold
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from racines.batch.lock import project_lock
+from racines.core.lock import project_lock
 from racines.cli import main
 from racines.generators.kenburns import KenBurnsGenerator
 from racines.takes.store import TakeStore
@@ -180,7 +180,7 @@ def test_a_second_batch_refuses_or_waits(tiny_project):
 def lock_holder(root: Path, command: str, seconds: float) -> subprocess.Popen:
     """Another process that holds the project's lock as ``command`` for ``seconds``; returned
     once it holds it."""
-    code = ("import sys, time\nfrom racines.batch.lock import project_lock\n"
+    code = ("import sys, time\nfrom racines.core.lock import project_lock\n"
             "with project_lock(sys.argv[1], command=sys.argv[2]):\n    print('held', flush=True)\n"
             "    time.sleep(float(sys.argv[3]))\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(root), command, str(seconds)],

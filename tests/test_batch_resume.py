@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from racines.batch.lock import project_lock
+from racines.core.lock import project_lock
 from racines.takes.store import VERSION, TakeStore
 from tests.conftest import REPO
 from tests.conftest import framemd5

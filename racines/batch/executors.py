@@ -23,7 +23,7 @@ from racines.batch.task import Outcome, ShotTask, TaskLog, run_shot
 from racines.errors import UsageError
 from racines.film.model import Film
 from racines.generators import get_generator
-from racines.takes.identity import cpu_cores
+from racines.core.identity import cpu_cores
 
 EXECUTORS = ("local", "ray")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from racines import __version__, pipeline
 from racines.errors import ExitCode
 from racines.film.model import Film
-from racines.takes.atomic import atomic_path, write_json
+from racines.core.atomic import atomic_path, write_json
 from racines.takes.cache import HashCache
 from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import TakeStore

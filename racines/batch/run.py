@@ -29,16 +29,15 @@ from pathlib import Path
 
 from racines import pipeline
 from racines.batch import report
-from racines.batch.ahead import FilmAhead
 from racines.batch.executors import make_executor, note_in_log
-from racines.batch.lock import project_lock
+from racines.core.lock import project_lock
 from racines.batch.plan import Plan, check_dependent, make_plan, profile_note
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
 from racines.batch.task import ShotTask, TaskLog
 from racines.errors import ExitCode, RacinesError
 from racines.film.model import Film
-from racines.takes.identity import cpu_cores, machine
-from racines.takes.atomic import sweep_partials
+from racines.core.identity import cpu_cores, machine
+from racines.core.atomic import sweep_partials
 from racines.takes.reviews import load_review, selected_take
 from racines.takes.store import TakeStore
 
@@ -84,7 +83,6 @@ class FilmRecord:
     detail: str = ""
     edl_written: list[str] = field(default_factory=list)
     pieces_encoded: int = 0
-    pieces_encoded_ahead: int = 0       # encoded in idle slots while shots were made
     frames: int = 0
 
 
@@ -183,11 +181,8 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
          + (f", then {', '.join(plan.after)} from the other takes" if plan.after else "")
          + f"; {context.executor}; profile {options.profile}"
          + (f" ({context.profile_note})" if context.profile_note else ""))
-    # the film's pieces of settled shots, encoded in slots the shots leave idle
-    ahead = FilmAhead(film, options.review, fork=executor.name == "local")
     try:
-        _execute(executor, film, list(plan.first), plan.keys, records, options, logs, echo, stop,
-                 ahead, frozenset(plan.after))
+        _execute(executor, film, list(plan.first), plan.keys, records, options, logs, echo, stop)
         keys = {}
         dependents = []
         for shot_id in plan.after:
@@ -201,15 +196,10 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
                 record.state = state
                 record.reasons = list(reasons) if state == "blocked" else record.reasons
                 echo(f"{state} {shot_id}" + (f": {reasons[0]}" if reasons else ""))
-        _execute(executor, film, dependents, keys, records, options, logs, echo, stop, ahead)
+        _execute(executor, film, dependents, keys, records, options, logs, echo, stop)
         stop.check()
-        ahead.finish()
-    except Exception:
-        ahead.kill()
-        raise
     except KeyboardInterrupt:
         executor.close()  # stop the workers before anything else: their takes stay unfinished
-        ahead.kill()
         store = TakeStore(film.root)
         for shot_id in (*plan.first, *plan.after):
             sweep_partials(store.shot_folder(shot_id))  # the killed workers' staging folders
@@ -221,7 +211,7 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
         raise
     executor.close(wait=False)  # a local Ray instance stops while the film is encoded
     # the film is CPU work on this machine: as many pieces at once as --jobs, else as cores
-    film_record = _film_phase(film, options, logs / "film.log", echo, options.jobs or cpu_cores(), ahead.encoded)
+    film_record = _film_phase(film, options, logs / "film.log", echo, options.jobs or cpu_cores())
     if stop.requested:  # asked to stop while the film was being rendered: it is finished, stop now
         report.write(context, film, records, film_record, ExitCode.INTERRUPTED)
         raise KeyboardInterrupt
@@ -240,11 +230,9 @@ def _run(film: Film, cut: tuple[str, ...], skipped, plan: Plan, executor, option
 
 
 def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], records: dict[str, ShotRecord],
-             options: BatchOptions, logs: Path, echo: Echo, stop: StopOnSignal, ahead: FilmAhead,
-             later: frozenset[str] = frozenset()) -> None:
+             options: BatchOptions, logs: Path, echo: Echo, stop: StopOnSignal) -> None:
     """Run the shots' tasks to the end: start what is due while a slot is free, retry what the
-    policy says after its delay, and record every outcome. A slot left with nothing to start
-    is offered to ``ahead``; ``later`` are shots to be made after these."""
+    policy says after its delay, and record every outcome."""
     order = {shot_id: index for index, shot_id in enumerate(shot_ids)}
     due = [(0.0, shot_id, 1) for shot_id in shot_ids]      # (not before, shot, attempt)
     started: dict[str, float] = {}
@@ -252,10 +240,7 @@ def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], re
         stop.check()
         now = time.monotonic()
         ready = sorted((item for item in due if item[0] <= now), key=lambda item: order[item[1]])
-        free = max(0, executor.slots - executor.running() - ahead.running())
-        if len(ready) > free and ahead.running():
-            ahead.give_back()  # its piece in hand is finished beside the shot, then the slot is the shot's
-            free += 1
+        free = max(0, executor.slots - executor.running())
         for item in ready[:free]:
             due.remove(item)
             _, shot_id, attempt = item
@@ -263,8 +248,6 @@ def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], re
             echo(f"start {shot_id} ({shot.kind}, {shot.frames} frames)" + (f", attempt {attempt}" if attempt > 1 else ""))
             started[shot_id] = time.monotonic()
             executor.start(film, ShotTask(shot_id, attempt, logs / f"{shot_id}.log", options.profile, executor.name))
-        if len(ready) < free:
-            ahead.offer(later | {item[1] for item in due} | set(started))
         # wake for the next retry that comes due, a finished worker, or (at least every POLL_S) a stop request;
         # a due task still waiting for a slot wakes with the worker that frees one
         next_due = min((item[0] for item in due if item[0] > now), default=now + POLL_S)
@@ -311,8 +294,7 @@ def _note_failure(film: Film, key: str | None, logs: Path, outcome, decision: De
         TakeStore(film.root).record_failure(outcome.shot_id, key, f"{outcome.error_type}: {outcome.error}")
 
 
-def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, workers: int,
-                encoded_ahead: int = 0) -> FilmRecord:
+def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, workers: int) -> FilmRecord:
     """The timeline, the EDL and the film, from the take each shot of the cut uses."""
     store = TakeStore(film.root)
     without = [s for s in film.cut if selected_take(store, load_review(film.root, s)) is None]
@@ -335,10 +317,8 @@ def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, w
         result = pipeline.render_film(film, timeline, review=options.review, workers=workers)
         record.state = "unchanged" if result.unchanged else "rendered"
         record.pieces_encoded, record.frames = result.pieces_encoded, result.frames
-        record.pieces_encoded_ahead = encoded_ahead
-        ahead_note = f", {encoded_ahead} more while shots were made" if encoded_ahead else ""
         record.detail = (f"{result.frames} frames; {result.pieces_encoded} piece(s) encoded (the others reused) "
-                         f"in {time.perf_counter() - started:.1f} s, {workers} at once{ahead_note}") \
+                         f"in {time.perf_counter() - started:.1f} s, {workers} at once") \
             if not result.unchanged else \
             f"{result.frames} frames, nothing changed"
         log.line(f"film {record.state}: {record.detail}")

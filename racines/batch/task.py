@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from racines.allocator import keep_frame_memory
+from racines.core.allocator import keep_frame_memory
 from racines.film.model import Film
 from racines.pipeline import credits_for
 from racines.takes.cache import HashCache

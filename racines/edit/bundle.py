@@ -13,7 +13,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from racines.edit.exports import export_texts, with_media_urls, write_aaf
-from racines.takes.atomic import staging_dir
+from racines.core.atomic import staging_dir
 
 
 def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fraction, drop_frame: bool,

@@ -221,7 +221,7 @@ def apply(film: Film, report: ConformReport) -> list[Path]:
             else:
                 data["transition"] = "cut"
         changed[path] = data
-    from racines.takes.atomic import atomic_path
+    from racines.core.atomic import atomic_path
 
     with ExitStack() as stack:  # all files are written before any is moved into place
         for path, data in changed.items():

@@ -15,7 +15,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from racines.edit.edl import edl_text
-from racines.takes.atomic import atomic_path
+from racines.core.atomic import atomic_path
 
 FORMATS = ("otio", "edl", "xml")
 

@@ -35,7 +35,7 @@ from racines.media.ffmpeg import FrameWriter, raw_input, run
 from racines.render import quicktime
 from racines.render.compose import PIX_FMT, numbered_video, short_media
 from racines.render.pieces import Piece, cut_into_pieces, piece_frames, piece_key
-from racines.takes.atomic import atomic_path, staging_dir, write_json
+from racines.core.atomic import atomic_path, staging_dir, write_json
 
 PIECES_DIR = Path("cache") / "pieces"
 LINKS_DIR = Path("cache") / "links"

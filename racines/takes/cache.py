@@ -18,7 +18,7 @@ from pathlib import Path
 
 from racines.film.model import Film, Shot
 from racines.film.schema import pixel_settings
-from racines.takes.atomic import write_json
+from racines.core.atomic import write_json
 
 #: bump when the take's media format changes, so that every take is made again
 MEDIA_FORMAT = "1"

@@ -21,7 +21,7 @@ from racines.generators import get_generator
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffmpeg_version, raw_input
 from racines.takes.cache import HashCache, key_inputs, key_of
-from racines.takes.identity import machine
+from racines.core.identity import machine
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, sample_indices, shrink
 from racines.takes.store import Take, TakeStore, reel_for
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from racines.errors import UsageError
-from racines.takes.atomic import atomic_path
-from racines.takes.identity import current_user
+from racines.core.atomic import atomic_path
+from racines.core.identity import current_user
 from racines.takes.store import Take, TakeStore
 
 REVIEWS_DIR = Path("shots") / "reviews"

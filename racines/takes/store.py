@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from racines.takes.atomic import staging_dir, sweep_partials, write_json
+from racines.core.atomic import staging_dir, sweep_partials, write_json
 
 TAKES_DIR = Path("renders") / "takes"
 VERSION = re.compile(r"^v(\d{3,})$")

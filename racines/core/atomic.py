@@ -11,15 +11,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    """The process's umask, read without changing it: os.umask can only read it by setting it,
+    and a file (or an ffmpeg child) created by another thread in that window would get 0666."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+def _umask_at_import() -> int:
+    # imports run before racines starts any thread; the fallback where /proc says nothing
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+_UMASK_AT_IMPORT = _umask_at_import()
+
+
 def publishable(path: Path, directory: bool = False) -> None:
     """Give a temp file or folder the permissions a normal one would have (mkstemp makes them private)."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    os.chmod(path, (0o777 if directory else 0o666) & ~_read_umask())
 
 
 @contextmanager
