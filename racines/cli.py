@@ -9,24 +9,19 @@ batch or render holds the project's lock; 130 interrupted.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import opentimelineio as otio
 
 from racines import __version__, pipeline
-from racines.core.allocator import keep_frame_memory
-from racines.core.lock import project_lock
+from racines.core.identity import cpu_cores
+from racines.core.process import tune_for_frames
 from racines.errors import ExitCode, RacinesError, UsageError
-from racines.film.model import Film, Shot
 from racines.film.schema import FilmSettings, ModelsFile, ShotFile
 from racines.takes.cache import HashCache
-from racines.core.identity import cpu_cores
 from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore
 
@@ -63,56 +58,72 @@ class Context:
         return pipeline.load(self.project, profile, models)
 
 
-def _share_cpu_cores() -> None:
-    """Leave cores for ffmpeg and OpenCV beside torch's CPU work (the morph generator warps with
-    torch); see racines.motion.warp.configure_cpu_threads. Set through the environment so that
-    torch is not imported for a film that does not need it."""
-    if "OMP_NUM_THREADS" not in os.environ and "torch" not in sys.modules:
-        os.environ["OMP_NUM_THREADS"] = os.environ.get("RACINES_TORCH_THREADS") or str(max(1, cpu_cores() // 2))
+def _set_project(ctx: click.Context, _param, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).project = value
 
 
-@contextmanager
-def _short_gil_turns(seconds: float = 0.001):
-    """Threads hand the GIL over after ``seconds`` rather than Python's 5 ms (figures in
-    bench/RESULTS.md, the director's loop: a few per cent on a change in a film of 100 shots,
-    where 5 ms turns were no faster than the exports and the film one after the other)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+def _set_debug(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        ctx.find_object(Context).debug = True
 
 
-def _run(ctx: Context, action) -> None:
-    try:
-        action()
-    except RacinesError as exc:
-        click.echo(f"error: {exc}", err=True)
-        if ctx.debug:
-            traceback.print_exc()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted; nothing half-written was kept", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence prints a useful message
-        if ctx.debug:
-            traceback.print_exc()
-        else:
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n    rerun with --debug for the "
-                       "traceback, and report it", err=True)
-        sys.exit(ExitCode.INTERNAL)
+class RacinesGroup(click.Group):
+    """racines' commands: ``--project`` and ``--debug`` before or after the command's name, and
+    every error turned into its exit code here, once (see the module's docstring)."""
+    def command(self, *args, **kwargs):
+        decorate = super().command(*args, **kwargs)
+
+        def with_common_options(function):
+            function = click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
+                                    help="Show tracebacks on errors.")(function)
+            function = click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
+                                    expose_value=False, callback=_set_project,
+                                    help="Project folder (the one holding shots/film.yaml).")(function)
+            return decorate(function)
+
+        return with_common_options
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RacinesError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if _debugging(ctx):
+                traceback.print_exc()
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing half-written was kept", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence prints a useful message
+            if _debugging(ctx):
+                traceback.print_exc()
+            else:
+                click.echo(f"internal error: {type(exc).__name__}: {exc}\n    rerun with --debug for the "
+                           "traceback, and report it", err=True)
+            sys.exit(ExitCode.INTERNAL)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _debugging(ctx: click.Context) -> bool:
+    return bool(getattr(ctx.obj, "debug", False))
+
+
+def _echo(event: pipeline.Event) -> None:
+    click.echo(event.text, err=event.notice)
+    sys.stdout.flush()  # cron logs and watchers read the lines as they come
+
+
+@click.group(cls=RacinesGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="racines")
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Project folder (the one holding shots/film.yaml).")
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+              show_default=True, help="Project folder (the one holding shots/film.yaml); also after the command.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors; also after the command.")
 @click.pass_context
 def main(click_ctx: click.Context, project: Path, debug: bool) -> None:
     """racines: archive photographs and shot files to takes, EDLs and a rendered film."""
-    keep_frame_memory()  # before any frame is made; forked batch workers inherit it
+    tune_for_frames()  # before any frame is made; forked batch workers inherit it
     click_ctx.obj = Context(project, debug)
 
 
@@ -127,25 +138,21 @@ PROFILE = click.option(
 @click.pass_obj
 def validate(ctx: Context, profile: str | None) -> None:
     """Check every shot file, photograph and needed model; report all problems at once (exit 2 on any)."""
-
-    def action():
-        film = ctx.film(profile, models=True)
-        shots = film.shots_in_cut()
-        total = film.duration()
-        duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
-        unconsented = [s.id for s in shots if not s.consented]
-        click.echo(f"ok: {film.title}: {len(film.shots)} shot files, {len(shots)} in the cut, "
-                   f"{total} frames ({duration}) at {film.rate_text} fps, {film.width}x{film.height}")
-        if unconsented:
-            click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
-        finals = [s.id for s in shots if s.renders_final]
-        if finals:
-            click.echo(f"final profile: {', '.join(finals)} (their models are here)")
-        for name, shot_ids in sorted(pipeline.missing_final_models(film).items()):
-            click.echo(f"note: --profile final needs model '{name}' ({', '.join(shot_ids)}), not on this "
-                       "machine: racines models says how to get it")
-
-    _run(ctx, action)
+    film = ctx.film(profile, models=True)
+    shots = film.shots_in_cut()
+    total = film.duration()
+    duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
+    unconsented = [s.id for s in shots if not s.consented]
+    click.echo(f"ok: {film.title}: {len(film.shots)} shot files, {len(shots)} in the cut, "
+               f"{total} frames ({duration}) at {film.rate_text} fps, {film.width}x{film.height}")
+    if unconsented:
+        click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
+    finals = [s.id for s in shots if s.renders_final]
+    if finals:
+        click.echo(f"final profile: {', '.join(finals)} (their models are here)")
+    for name, shot_ids in sorted(pipeline.missing_final_models(film).items()):
+        click.echo(f"note: --profile final needs model '{name}' ({', '.join(shot_ids)}), not on this "
+                   "machine: racines models says how to get it")
 
 
 @main.command()
@@ -163,59 +170,10 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
            quiet: bool, wait_s: float, profile: str | None) -> None:
     """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot).
     One render or batch at a time per project: another one refuses (exit 75) or --wait."""
-
-    def action():
-        if no_review and no_master:
-            raise UsageError("--no-review and --no-master together leave no film to render\n"
-                             "    fix: use --shot ID to make takes only")
-        film = ctx.film(profile, models=True)
-        chosen = pipeline.select_shots(film, list(shots)) if shots else None
-        film, skipped = pipeline.consent_gate(film, skip_unconsented, chosen)
-        # checked before the lock: a refused render writes nothing, not even the lock file
-        with project_lock(film.root, wait_s, lambda line: click.echo(line, err=True), command="render"):
-            locked(film, chosen, skipped)
-
-    def locked(film: Film, chosen: list[str] | None, skipped: list[Shot]):
-        _share_cpu_cores()
-        bars = _Bars(not quiet and sys.stderr.isatty())
-        for shot in skipped:
-            click.echo(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}", err=True)
-        wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
-        takes, made = pipeline.make_takes(film, wanted, bars)
-        for shot_id in wanted:
-            state = "new" if shot_id in made else "unchanged"
-            click.echo(f"take {shot_id} {takes[shot_id].version} ({state}): {takes[shot_id].media.relative_to(film.root)}")
-        if chosen:
-            return
-        timeline = pipeline.cut_timeline(film, pipeline.selected_takes(film, takes))
-        # the exports are Python work and the film mostly waits on ffmpeg: they overlap, once the
-        # pieces are under way (the film's layout before them is Python too), with short turns of
-        # the GIL so that the exports' pure Python does not keep the threads that feed ffmpeg (the
-        # dissolves' blending) waiting 5 ms at a time
-        with ThreadPoolExecutor(1, thread_name_prefix="racines-exports") as pool, _short_gil_turns():
-            exports = []
-
-            def start_exports() -> None:
-                if not exports:
-                    exports.append(pool.submit(pipeline.write_edit, film, timeline))
-
-            try:
-                # the pieces a change left to encode (the shot's own, its dissolves) go side by side
-                result = pipeline.render_film(film, timeline, review=not no_review, progress=bars,
-                                              workers=cpu_cores(), master=not no_master, while_encoding=start_exports)
-            finally:
-                start_exports()  # also when the film was unchanged, or failed
-            written = exports[0].result()
-        for path in written:
-            click.echo(f"wrote {path.relative_to(film.root)}")
-        outputs = [path for path in (result.master, result.review) if path is not None]
-        verb = "unchanged" if result.unchanged else "wrote"
-        for path in outputs:
-            click.echo(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else ""))
-        if not result.unchanged:
-            click.echo(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused")
-
-    _run(ctx, action)
+    options = pipeline.RenderOptions(profile=profile, shots=shots, skip_unconsented=skip_unconsented, wait_s=wait_s,
+                                     film=pipeline.FilmOptions(master=not no_master, review=not no_review,
+                                                               workers=cpu_cores()))
+    pipeline.render(ctx.project, options, _echo, _Bars(not quiet and sys.stderr.isatty()))
 
 
 @main.command()
@@ -247,22 +205,16 @@ def batch(ctx: Context, profile: str, executor: str, address: str | None, jobs: 
     from racines.batch.policy import RetryPolicy
     from racines.batch.run import BatchOptions, run_batch
 
-    def action():
-        options = BatchOptions(profile=profile, executor=executor, address=address, jobs=jobs, wait_s=wait_s,
-                               policy=RetryPolicy(max_attempts=retries + 1, backoff_s=backoff_s),
-                               skip_unconsented=skip_unconsented, review=not no_review)
-        if address and executor != "ray":
-            raise UsageError("--address names a Ray cluster: add --executor ray")
+    options = BatchOptions(profile=profile, executor=executor, address=address, jobs=jobs, wait_s=wait_s,
+                           policy=RetryPolicy(max_attempts=retries + 1, backoff_s=backoff_s),
+                           skip_unconsented=skip_unconsented, review=not no_review)
+    if address and executor != "ray":
+        raise UsageError("--address names a Ray cluster: add --executor ray")
 
-        def echo(line: str) -> None:
-            click.echo(line)
-            sys.stdout.flush()  # cron logs and watchers read the lines as they come
-
-        result = run_batch(ctx.project, options, echo)
-        if result.exit_code:
-            sys.exit(result.exit_code)
-
-    _run(ctx, action)  # SIGTERM (cron, systemd) stops it as Ctrl-C does: see racines.batch.run.StopOnSignal
+    # SIGTERM (cron, systemd) stops it as Ctrl-C does: see racines.batch.run.StopOnSignal
+    result = run_batch(ctx.project, options, lambda line: _echo(pipeline.Event(line)))
+    if result.exit_code:
+        sys.exit(result.exit_code)
 
 
 @main.command()
@@ -273,20 +225,16 @@ def batch(ctx: Context, profile: str, executor: str, address: str | None, jobs: 
 @click.pass_obj
 def edl(ctx: Context, skip_unconsented: bool, bundle: str | None, profile: str | None) -> None:
     """Write edl/<film>.otio, .edl, .xml and .aaf from the takes the cut uses."""
-
-    def action():
-        film, _ = pipeline.consent_gate(ctx.film(profile), skip_unconsented)
-        takes = pipeline.selected_takes(film)
-        _, written = pipeline.export_edit(film, takes, aaf=True)
-        for path in written:
-            click.echo(f"wrote {path.relative_to(film.root)}")
-        if not written:
-            click.echo("edl/ is up to date")
-        if bundle is not None:
-            path = pipeline.bundle_edit(film, takes, Path(bundle).resolve() if bundle else None)
-            click.echo(f"wrote {path}")
-
-    _run(ctx, action)
+    film, _ = pipeline.consent_gate(ctx.film(profile), skip_unconsented)
+    takes = pipeline.selected_takes(film)
+    _, written = pipeline.export_edit(film, takes, aaf=True)
+    for path in written:
+        click.echo(f"wrote {path.relative_to(film.root)}")
+    if not written:
+        click.echo("edl/ is up to date")
+    if bundle is not None:
+        path = pipeline.bundle_edit(film, takes, Path(bundle).resolve() if bundle else None)
+        click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -296,21 +244,18 @@ def edl(ctx: Context, skip_unconsented: bool, bundle: str | None, profile: str |
 def conform(ctx: Context, edited: Path, dry_run: bool) -> None:
     """Bring the editor's cut (EDITED.edl, .xml or .otio) back into the shot files."""
 
-    def action():
-        film = ctx.film()
-        report = pipeline.conform_cut(film, edited, write=not dry_run)
-        for line in report.lines:
-            click.echo(line)
-        for line in report.unknown:
-            click.echo(f"unknown: {line}")
-        if not report.changed:
-            click.echo("the cut matches the shot files: nothing to change")
-        elif dry_run:
-            click.echo("dry run: nothing written")
-        else:
-            click.echo("shot files updated; racines render makes what the cut now needs")
-
-    _run(ctx, action)
+    film = ctx.film()
+    report = pipeline.conform_cut(film, edited, write=not dry_run)
+    for line in report.lines:
+        click.echo(line)
+    for line in report.unknown:
+        click.echo(f"unknown: {line}")
+    if not report.changed:
+        click.echo("the cut matches the shot files: nothing to change")
+    elif dry_run:
+        click.echo("dry run: nothing written")
+    else:
+        click.echo("shot files updated; racines render makes what the cut now needs")
 
 
 @main.command()
@@ -319,21 +264,17 @@ def conform(ctx: Context, edited: Path, dry_run: bool) -> None:
 @click.pass_obj
 def status(ctx: Context, why: bool, profile: str | None) -> None:
     """Per shot of the cut: up to date, stale, missing, failed or unconsented."""
-
-    def action():
-        states = pipeline.film_status(ctx.film(profile))
-        for state in states:
-            take = f"{state.selected.version} ({state.review})" if state.selected else "-"
-            click.echo(f"{state.shot_id:<12} {state.state:<12} {take}")
-            if why or state.state in ("failed", "unconsented"):
-                for reason in state.reasons:
-                    click.echo(f"{'':<12} - {reason}")
-        counts = {}
-        for state in states:
-            counts[state.state] = counts.get(state.state, 0) + 1
-        click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
-
-    _run(ctx, action)
+    states = pipeline.film_status(ctx.film(profile))
+    for state in states:
+        take = f"{state.selected.version} ({state.review})" if state.selected else "-"
+        click.echo(f"{state.shot_id:<12} {state.state:<12} {take}")
+        if why or state.state in ("failed", "unconsented"):
+            for reason in state.reasons:
+                click.echo(f"{'':<12} - {reason}")
+    counts = {}
+    for state in states:
+        counts[state.state] = counts.get(state.state, 0) + 1
+    click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
 
 
 @main.command()
@@ -343,26 +284,23 @@ def status(ctx: Context, why: bool, profile: str | None) -> None:
 def takes(ctx: Context, shot: str, profile: str | None) -> None:
     """List a shot's takes, with their review status and which one the timeline uses."""
 
-    def action():
-        film = ctx.film(profile)
-        pipeline.select_shots(film, [shot])
-        store = TakeStore(film.root)
-        review = load_review(film.root, shot)
-        selected = pipeline.cut_take(film, store, HashCache.for_project(film.root), film.shots[shot])
-        found = store.takes(shot)
-        if not found:
-            click.echo(f"{shot}: no take yet (racines render --shot {shot})")
-        for take in found:
-            mark = "*" if selected and take.folder == selected.folder else " "
-            note = review.note_of(take.version)
-            click.echo(f"{mark} {take.version}  {review.status_of(take.version):<9} {take.manifest.get('created', '')}  "
-                       f"{take.frames} frames  seed {take.manifest['generator']['settings'].get('seed')}"
-                       + (f"  \"{note}\"" if note else ""))
-        if found:
-            click.echo("* the take the timeline uses" + (" (approved)" if review.approved else
-                                                          " (none approved: the shot as it stands, else the newest)"))
-
-    _run(ctx, action)
+    film = ctx.film(profile)
+    pipeline.select_shots(film, [shot])
+    store = TakeStore(film.root)
+    review = load_review(film.root, shot)
+    selected = pipeline.cut_take(film, store, HashCache.for_project(film.root), film.shots[shot])
+    found = store.takes(shot)
+    if not found:
+        click.echo(f"{shot}: no take yet (racines render --shot {shot})")
+    for take in found:
+        mark = "*" if selected and take.folder == selected.folder else " "
+        note = review.note_of(take.version)
+        click.echo(f"{mark} {take.version}  {review.status_of(take.version):<9} {take.manifest.get('created', '')}  "
+                   f"{take.frames} frames  seed {take.manifest['generator']['settings'].get('seed')}"
+                   + (f"  \"{note}\"" if note else ""))
+    if found:
+        click.echo("* the take the timeline uses" + (" (approved)" if review.approved else
+                                                      " (none approved: the shot as it stands, else the newest)"))
 
 
 @main.command()
@@ -387,13 +325,10 @@ def review(ctx: Context, shot: str, version: str, state: str, note: str) -> None
 
 
 def _review(ctx: Context, shot: str, version: str, state: str, note: str) -> None:
-    def action():
-        film = ctx.film()
-        pipeline.select_shots(film, [shot])
-        set_status(film.root, TakeStore(film.root), shot, version, state, note)
-        click.echo(f"{shot} {version}: {state}" + (f" ({note})" if note else ""))
-
-    _run(ctx, action)
+    film = ctx.film()
+    pipeline.select_shots(film, [shot])
+    set_status(film.root, TakeStore(film.root), shot, version, state, note)
+    click.echo(f"{shot} {version}: {state}" + (f" ({note})" if note else ""))
 
 
 @main.command()
@@ -403,15 +338,11 @@ def _review(ctx: Context, shot: str, version: str, state: str, note: str) -> Non
 @click.pass_obj
 def preview(ctx: Context, shot: str, scale: float) -> None:
     """A fast low-resolution draft of SHOT: an MP4 and a contact strip (no take is made)."""
-
-    def action():
-        film = ctx.film("draft")  # a preview is a draft: seconds, on any machine
-        pipeline.select_shots(film, [shot])
-        pipeline.consent_gate(film, False, [shot])
-        movie, sheet = pipeline.preview_shot(film, shot, scale)
-        click.echo(f"wrote {movie.relative_to(film.root)}\nwrote {sheet.relative_to(film.root)}")
-
-    _run(ctx, action)
+    film = ctx.film("draft")  # a preview is a draft: seconds, on any machine
+    pipeline.select_shots(film, [shot])
+    pipeline.consent_gate(film, False, [shot])
+    movie, sheet = pipeline.preview_shot(film, shot, scale)
+    click.echo(f"wrote {movie.relative_to(film.root)}\nwrote {sheet.relative_to(film.root)}")
 
 
 @main.command("contact-sheet")
@@ -420,11 +351,8 @@ def preview(ctx: Context, shot: str, scale: float) -> None:
 def contact_sheet(ctx: Context, profile: str | None) -> None:
     """Draw the whole film as one picture: a row per shot with frames, id, take and status."""
 
-    def action():
-        film = ctx.film(profile)
-        click.echo(f"wrote {pipeline.film_contact_sheet(film).relative_to(film.root)}")
-
-    _run(ctx, action)
+    film = ctx.film(profile)
+    click.echo(f"wrote {pipeline.film_contact_sheet(film).relative_to(film.root)}")
 
 
 @main.command()
@@ -434,40 +362,36 @@ def contact_sheet(ctx: Context, profile: str | None) -> None:
 @click.pass_obj
 def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> None:
     """How SHOT's take was made: photograph, consent, prompts, seed, generator, versions, machine."""
-
-    def action():
-        film = ctx.film(profile)
-        pipeline.select_shots(film, [shot])
-        take, embedded = pipeline.provenance(film, shot)
-        manifest = take.manifest
-        if as_json:
-            click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
-            return
-        source, generator = manifest.get("source"), manifest["generator"]
-        settings = generator["settings"]
-        lines = [f"shot {manifest['shot']} take {manifest['take']} ({take.media.relative_to(film.root)}, reel {take.reel})"]
-        if source:
-            lines += [f"photograph   {source['photo']} sha256 {source['sha256'][:16]}...",
-                      f"contributor  {source['contributor']} (consent: {source['consent']}; credit: {source['credit']})"]
-        runs = manifest.get("generation", {}).get("runs", [])
-        enhanced = [run["prompt_enhanced"] for run in runs if run.get("prompt_enhanced")]
-        lines += [f"generator    {generator.get('description', generator['name'])}"
-                  f" (profile {manifest.get('profile', 'draft')})",
-                  *(f"model        {run['model']} ({run['pipeline']}, {run['device']} {run['dtype']})" for run in runs),
-                  f"prompt       {settings.get('prompt') or '-'}",
-                  *(f"  enhanced   {text}" for text in enhanced),
-                  f"negative     {settings.get('negative_prompt') or '-'}",
-                  f"seed         {settings.get('seed')}",
-                  "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),
-                  f"machine      {manifest['machine']['host']} ({manifest['machine']['platform']}), "
-                  f"by {manifest['machine']['user']} at {manifest['created']}",
-                  f"timings      {manifest.get('timings', {})}"]
-        same = embedded is not None and all(embedded.get(k) == manifest.get(k) for k in embedded)
-        lines.append("embedded     " + ("in the media, matching the manifest" if same else
-                                        "MISSING or different in the media: the file was altered or re-encoded"))
-        click.echo("\n".join(lines))
-
-    _run(ctx, action)
+    film = ctx.film(profile)
+    pipeline.select_shots(film, [shot])
+    take, embedded = pipeline.provenance(film, shot)
+    manifest = take.manifest
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    source, generator = manifest.get("source"), manifest["generator"]
+    settings = generator["settings"]
+    lines = [f"shot {manifest['shot']} take {manifest['take']} ({take.media.relative_to(film.root)}, reel {take.reel})"]
+    if source:
+        lines += [f"photograph   {source['photo']} sha256 {source['sha256'][:16]}...",
+                  f"contributor  {source['contributor']} (consent: {source['consent']}; credit: {source['credit']})"]
+    runs = manifest.get("generation", {}).get("runs", [])
+    enhanced = [run["prompt_enhanced"] for run in runs if run.get("prompt_enhanced")]
+    lines += [f"generator    {generator.get('description', generator['name'])}"
+              f" (profile {manifest.get('profile', 'draft')})",
+              *(f"model        {run['model']} ({run['pipeline']}, {run['device']} {run['dtype']})" for run in runs),
+              f"prompt       {settings.get('prompt') or '-'}",
+              *(f"  enhanced   {text}" for text in enhanced),
+              f"negative     {settings.get('negative_prompt') or '-'}",
+              f"seed         {settings.get('seed')}",
+              "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),
+              f"machine      {manifest['machine']['host']} ({manifest['machine']['platform']}), "
+              f"by {manifest['machine']['user']} at {manifest['created']}",
+              f"timings      {manifest.get('timings', {})}"]
+    same = embedded is not None and all(embedded.get(k) == manifest.get(k) for k in embedded)
+    lines.append("embedded     " + ("in the media, matching the manifest" if same else
+                                    "MISSING or different in the media: the file was altered or re-encoded"))
+    click.echo("\n".join(lines))
 
 
 @main.command()
@@ -486,33 +410,29 @@ def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> N
 def interpolate(ctx: Context, source: Path, output: Path, rate: str, device: str, quality: str, span: str,
                 no_audio: bool, quiet: bool) -> None:
     """Retime the video IN to --fps with motion-compensated in-between frames; write OUT (.mov or .mp4)."""
+    from racines import motion
 
-    def action():
-        from racines import motion
+    try:
+        interpolator = motion.for_quality(quality, device=device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device: {exc}") from None
+    if interpolator.device.type == "cpu":
+        motion.configure_cpu_threads()
+    bar = {}
 
-        try:
-            interpolator = motion.for_quality(quality, device=device)
-        except (ValueError, RuntimeError) as exc:
-            raise UsageError(f"--device: {exc}") from None
-        if interpolator.device.type == "cpu":
-            motion.configure_cpu_threads()
-        bar = {}
+    def progress(done: int, expected: int | None) -> None:
+        # expected comes from the container's frame count, an estimate for some formats
+        if quiet or not sys.stderr.isatty() or not expected or bar.get("finished"):
+            return
+        if "advance" not in bar:
+            bar["advance"] = _Bars(True)(output.name, expected)
+        bar["advance"](min(done, expected))
+        bar["finished"] = done >= expected
 
-        def progress(done: int, expected: int | None) -> None:
-            # expected comes from the container's frame count, an estimate for some formats
-            if quiet or not sys.stderr.isatty() or not expected or bar.get("finished"):
-                return
-            if "advance" not in bar:
-                bar["advance"] = _Bars(True)(output.name, expected)
-            bar["advance"](min(done, expected))
-            bar["finished"] = done >= expected
-
-        result = motion.interpolate_file(source, output, rate, interpolator, span=span, audio=not no_audio,
-                                         on_frame=progress)
-        click.echo(f"wrote {result.output} ({result.frames_out} frames at {motion.rate_text(result.rate)} fps "
-                   f"from {result.frames_in} at {result.source.rate_text}, on {interpolator.device.type})")
-
-    _run(ctx, action)
+    result = motion.interpolate_file(source, output, rate, interpolator, span=span, audio=not no_audio,
+                                     on_frame=progress)
+    click.echo(f"wrote {result.output} ({result.frames_out} frames at {motion.rate_text(result.rate)} fps "
+               f"from {result.frames_in} at {result.source.rate_text}, on {interpolator.device.type})")
 
 
 @main.command()
@@ -521,21 +441,18 @@ def models(ctx: Context) -> None:
     """List the models shots can name: present or missing, size, licence, and how to get the missing ones."""
     from racines.models.listing import human_size, model_rows
 
-    def action():
-        film = ctx.film("draft")
-        rows = model_rows(film)
-        width = max(len(row.name) for row in rows)
-        for row in rows:
-            used = f"  used by {', '.join(row.used_by)}" if row.used_by else ""
-            click.echo(f"{row.name:<{width}}  {row.state:<8} {human_size(row.size):>9}  {row.source}{used}")
-            click.echo(f"{'':<{width}}  licence: {row.licence}")
-            if row.note:
-                click.echo(f"{'':<{width}}  {'get it' if row.state == 'missing' else 'note'}: {row.note}")
-        present = sum(row.state == "present" for row in rows)
-        click.echo(f"{present} of {len(rows)} models present; models.yaml at the project root adds or overrides "
-                   "names (repo: + revision:, or path:)")
-
-    _run(ctx, action)
+    film = ctx.film("draft")
+    rows = model_rows(film)
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        used = f"  used by {', '.join(row.used_by)}" if row.used_by else ""
+        click.echo(f"{row.name:<{width}}  {row.state:<8} {human_size(row.size):>9}  {row.source}{used}")
+        click.echo(f"{'':<{width}}  licence: {row.licence}")
+        if row.note:
+            click.echo(f"{'':<{width}}  {'get it' if row.state == 'missing' else 'note'}: {row.note}")
+    present = sum(row.state == "present" for row in rows)
+    click.echo(f"{present} of {len(rows)} models present; models.yaml at the project root adds or overrides "
+               "names (repo: + revision:, or path:)")
 
 
 @main.command()

@@ -20,6 +20,7 @@ from racines.edit.bundle import write_bundle
 from racines.edit.conform import ConformReport, apply, compare, read_cut
 from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
+from racines.core.lock import project_lock
 from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
@@ -251,6 +252,90 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
                            master=master, while_encoding=while_encoding)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A line of what a run did, for the command line to print or the batch to log; a
+    ``notice`` (a shot left out, a wait for the lock) is said apart from the results."""
+
+    text: str
+    notice: bool = False
+
+
+OnEvent = Callable[[Event], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmOptions:
+    """What the film step makes, and how many of the film's pieces it encodes at once."""
+
+    master: bool = True
+    review: bool = True
+    aaf: bool = False        # slow to write: racines edl writes it, renders leave it
+    workers: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmMade:
+    takes: dict[str, Take]          # the take each shot of the cut uses
+    written: list[Path]             # the exports that changed
+    deliverables: Deliverables
+
+
+def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event: None,
+              progress: Progress | None = None, current: dict[str, Take] | None = None) -> FilmMade:
+    """The takes the cut uses, the timeline, the exports, then the film: the one film step of
+    ``racines render`` and of the batch. ``current``: the takes a render has just made or found."""
+    takes = selected_takes(film, current)
+    timeline = cut_timeline(film, takes)
+    written = write_edit(film, timeline, options.aaf)
+    for path in written:
+        on_event(Event(f"wrote {path.relative_to(film.root)}"))
+    result = render_film(film, timeline, review=options.review, progress=progress, workers=options.workers,
+                         master=options.master)
+    outputs = [path for path in (result.master, result.review) if path is not None]
+    verb = "unchanged" if result.unchanged else "wrote"
+    for path in outputs:
+        on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")))
+    if not result.unchanged:
+        on_event(Event(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused"))
+    return FilmMade(takes, written, result)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+    profile: str | None = None
+    shots: tuple[str, ...] = ()      # only these shots' takes, and no film
+    skip_unconsented: bool = False
+    wait_s: float = 0.0              # for a batch or render holding the project's lock
+    film: FilmOptions = FilmOptions()
+
+
+def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event: None,
+           progress: Progress | None = None) -> FilmMade | None:
+    """``racines render``: validate, check consent, take the project's lock, make the takes, then
+    the film step (None when only some shots' takes were asked for)."""
+    if not (options.film.master or options.film.review):
+        raise UsageError("--no-review and --no-master together leave no film to render\n"
+                         "    fix: use --shot ID to make takes only")
+    film = load(root, options.profile, models=True)
+    chosen = select_shots(film, list(options.shots)) if options.shots else None
+    film, skipped = consent_gate(film, options.skip_unconsented, chosen)
+    # checked before the lock: a refused render writes nothing, not even the lock file
+    with project_lock(film.root, options.wait_s, lambda line: on_event(Event(line, notice=True)), command="render"):
+        for shot in skipped:
+            on_event(Event(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}",
+                           notice=True))
+        wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
+        takes, made = make_takes(film, wanted, progress)
+        for shot_id in wanted:
+            state = "new" if shot_id in made else "unchanged"
+            on_event(Event(f"take {shot_id} {takes[shot_id].version} ({state}): "
+                           f"{takes[shot_id].media.relative_to(film.root)}"))
+        if chosen:
+            return None
+        return film_step(film, options.film, on_event, progress, current=takes)
 
 
 @dataclasses.dataclass(frozen=True)

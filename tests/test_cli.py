@@ -118,3 +118,27 @@ def test_the_demo_film_renders_with_its_acceptance_properties(demo_copy):
 def test_schema_prints_json(which):
     document = json.loads(CliRunner().invoke(main, ["schema", which]).output)
     assert document["type"] == "object" and document["additionalProperties"] is False
+
+
+def test_project_and_debug_after_the_command_name(tiny_project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the project: --project after the command must be what counts
+    validated = CliRunner().invoke(main, ["validate", "--project", str(tiny_project)])
+    assert validated.exit_code == 0 and validated.output.startswith("ok: "), validated.output
+    out = subprocess.run([sys.executable, "-m", "racines.cli", "render", "--project", str(tiny_project),
+                          "--shot", "s030", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert [t.version for t in TakeStore(tiny_project).takes("s030")] == ["v001"]
+    # the last --project given wins, as with any repeated option
+    moved = CliRunner().invoke(main, ["--project", str(tmp_path / "elsewhere"), "takes", "s030",
+                                      "--project", str(tiny_project)])
+    assert moved.exit_code == 0 and "v001" in moved.output, moved.output
+
+
+def test_errors_are_exit_codes_before_or_after_debug(tiny_project, tmp_path):
+    missing = tmp_path / "no-such-project"
+    quiet = CliRunner().invoke(main, ["validate", "--project", str(missing)])
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.output
+    loud = CliRunner().invoke(main, ["validate", "--project", str(missing), "--debug"])
+    assert loud.exit_code == 2
+    unknown = CliRunner().invoke(main, ["render", "--project", str(tiny_project), "--shot", "s999"])
+    assert unknown.exit_code == 2 and "no shot named s999" in unknown.output

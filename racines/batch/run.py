@@ -306,15 +306,14 @@ def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, w
     record = FilmRecord()
     try:
         log.line(f"=== film: {film.title}, {len(film.cut)} shots, {film.width}x{film.height} at {film.rate_text} fps")
-        takes = pipeline.selected_takes(film)
-        log.line("takes: " + ", ".join(f"{s} {t.version}" for s, t in takes.items()))
-        timeline, written = pipeline.export_edit(film, takes)
-        record.edl_written = [p.relative_to(film.root).as_posix() for p in written]
-        log.line("timeline and EDL: " + (", ".join(record.edl_written) + " written" if written else "unchanged"))
-        echo("film: timeline and EDL " + (", ".join(record.edl_written) + " written" if written else "unchanged"))
-        echo("film: rendering the master" + (" and the review copy" if options.review else ""))
+        echo("film: timeline, EDL and the master" + (" and the review copy" if options.review else ""))
         started = time.perf_counter()
-        result = pipeline.render_film(film, timeline, review=options.review, workers=workers)
+        made = pipeline.film_step(film, pipeline.FilmOptions(review=options.review, workers=workers),
+                                  lambda event: log.line(event.text))
+        result = made.deliverables
+        log.line("takes: " + ", ".join(f"{s} {t.version}" for s, t in made.takes.items()))
+        record.edl_written = [p.relative_to(film.root).as_posix() for p in made.written]
+        echo("film: timeline and EDL " + (", ".join(record.edl_written) + " written" if made.written else "unchanged"))
         record.state = "unchanged" if result.unchanged else "rendered"
         record.pieces_encoded, record.frames = result.pieces_encoded, result.frames
         record.detail = (f"{result.frames} frames; {result.pieces_encoded} piece(s) encoded (the others reused) "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from racines.core.allocator import keep_frame_memory
+from racines.core.process import tune_for_frames
 from racines.film.model import Film
 from racines.pipeline import credits_for
 from racines.takes.cache import HashCache
@@ -86,7 +86,7 @@ class _GpuMeter:
 
 def run_shot(film: Film, task: ShotTask) -> Outcome:
     """Make (or find) the take of ``task.shot_id``; never raises for the shot's own failure."""
-    keep_frame_memory()  # a Ray worker is not started by racines' command line
+    tune_for_frames()  # a Ray worker is not started by racines' command line
     started = time.perf_counter()
     host = socket.gethostname()
     log = TaskLog(task.log)

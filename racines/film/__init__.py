@@ -1,0 +1,1 @@
+"""Shot files and photographs to a validated, resolved film: pure data for every layer above."""
