@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup system-deps bench bench-batch clean
+.PHONY: demo test lint setup system-deps bench bench-batch clean
 
 setup: $(VENV)/.installed
 
@@ -31,8 +31,16 @@ system-deps:
 demo: setup
 	$(BIN)/racines render
 
-test: setup system-deps
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q
+
+# The guard rails: ruff, the layer contracts of the README's architecture (pyproject.toml,
+# [tool.importlinter]) and the types of the pure layers
+TYPED := racines/core racines/errors.py racines/edit/timecode.py racines/batch/policy.py racines/render/plan.py
+lint: setup
+	$(BIN)/ruff check racines tests bench
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy $(TYPED)
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -166,8 +166,12 @@ def cpu_bench(args) -> None:
 
 def full_svd_xt():
     """SVD-XT's architecture (the default UNet config is SVD's) with random weights."""
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
-                           UNetSpatioTemporalConditionModel)
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     unet = UNetSpatioTemporalConditionModel()  # 320/640/1280/1280, 25 frames
@@ -186,8 +190,12 @@ def full_svd_xt():
 
 def full_ltx():
     """LTX-Video 2B's architecture (the default transformer and VAE configs are 0.9's), T5-XXL encoder."""
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, \
-        LTXVideoTransformer3DModel
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
+        LTXVideoTransformer3DModel,
+    )
     from transformers import T5Config, T5EncoderModel
 
     from racines.generators.diffusion import tiny

@@ -459,8 +459,10 @@ def models(ctx: Context) -> None:
 @click.argument("which", type=click.Choice(["shot", "film", "models"]), default="shot")
 def schema(which: str) -> None:
     """Print the JSON Schema of shot files (default), of shots/film.yaml, or of models.yaml."""
-    model = {"shot": ShotFile, "film": FilmSettings, "models": ModelsFile}[which]
-    document = model.model_json_schema()
+    from racines.generators.registry import shot_file_schema
+
+    document = shot_file_schema() if which == "shot" else \
+        {"film": FilmSettings, "models": ModelsFile}[which].model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = {"shot": "racines shot file", "film": "racines film settings",
                          "models": "racines models.yaml"}[which]

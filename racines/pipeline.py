@@ -26,16 +26,16 @@ from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
 from racines.film.schema import models_of
 from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
-from racines.generators import get_generator
-from racines.generators.credits import credit_lines
+from racines.generators import derives_from_takes, get_generator
 from racines.generators.diffusion.base import check_final
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
 from racines.core.atomic import atomic_path, sweep_partials
-from racines.takes.cache import HashCache, changed_inputs, key_of
-from racines.takes.make import make_take, take_inputs
-from racines.takes.reviews import load_review, selected_take
+from racines.takes.cache import HashCache
+from racines.takes.make import make_take
+from racines.takes.resolve import (  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
+    Resolver, ShotState, describe_change, film_status, last_take_at, takes_for_cut)
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
 
@@ -99,16 +99,16 @@ def select_shots(film: Film, shot_ids: list[str]) -> list[str]:
 def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None) -> tuple[dict[str, Take], list[str]]:
     """Make (or reuse) the take of each shot; return the takes and the ids actually generated.
 
-    Credits come last: their card is built from the provenance of the other takes in the cut.
+    Shots made from the other takes in the cut (the end credits) come last.
     """
     store = TakeStore(film.root)
     hashes = HashCache.for_project(film.root)
-    ordered = sorted(shot_ids, key=lambda s: film.shots[s].kind == "credits")
+    ordered = sorted(shot_ids, key=lambda s: derives_from_takes(film.shots[s].kind))
     takes, made, failed = {}, [], {}
     try:
         for shot_id in ordered:
             shot = film.shots[shot_id]
-            derived = credits_for(film, store, shot, hashes) if shot.kind == "credits" else None
+            derived = derived_for(film, store, shot, hashes)
             callback = progress(f"{shot_id} ({shot.kind})", shot.frames) if progress else None
             try:
                 takes[shot_id], generated = make_take(film, shot, store, hashes, derived, callback)
@@ -128,69 +128,25 @@ def make_takes(film: Film, shot_ids: list[str], progress: Progress | None = None
     return {s: takes[s] for s in shot_ids}, made
 
 
-def credits_for(film: Film, store: TakeStore, credits_shot: Shot, hashes: HashCache | None = None) -> list[list[str]]:
-    """The credits card's lines, from the manifests of the takes the cut uses."""
-    hashes = hashes or HashCache.for_project(film.root)
-    manifests = []
-    for shot in film.shots_in_cut():
-        if shot.kind == "credits" or not shot.consented:
-            continue
-        take = cut_take(film, store, hashes, shot)
-        if take is not None:
-            manifests.append(take.manifest)
-    return credit_lines(manifests, credits_shot.generator.heading, credits_shot.generator.extra_lines)
+def derived_for(film: Film, store: TakeStore, derived_shot: Shot, hashes: HashCache | None = None) -> object:
+    """What the shot's generator derives from the manifests of the takes the cut uses (the
+    credits card's lines); None for a generator that does not derive from other takes."""
+    return Resolver(film, store, hashes).derived(derived_shot.id)
 
 
 def current_inputs(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) -> dict[str, object]:
     """The cache-key inputs of the shot as it now stands, at this run's profile."""
-    derived = credits_for(film, store, shot, hashes) if shot.kind == "credits" else None
-    return take_inputs(shot, film, hashes, derived)
+    return Resolver(film, store, hashes).inputs(shot.id)
 
 
 def cut_take(film: Film, store: TakeStore, hashes: HashCache, shot: Shot, current: Take | None = None) -> Take | None:
-    """The take the cut uses: approved, else the one matching the shot as it now stands, else the newest.
-
-    ``current``: the take matching the shot as it now stands, when the caller has just made or
-    found it (make_takes), so that its key and the store are not looked up again."""
-    review = load_review(film.root, shot.id)
-    if current is not None:
-        approved = store.find_cached(shot.id, review.approved_key) if review.approved_key else None
-        return approved or current
-    return selected_take(store, review, key_of(current_inputs(film, store, hashes, shot)))
+    """The take the cut uses (see :mod:`racines.takes.resolve`)."""
+    return Resolver(film, store, hashes).cut_take(shot.id, current)
 
 
 def selected_takes(film: Film, current: dict[str, Take] | None = None) -> dict[str, Take]:
-    """The take each shot of the cut uses (see :func:`cut_take`); ``current``: make_takes' takes."""
-    store = TakeStore(film.root)
-    hashes = HashCache.for_project(film.root)
-    current = current or {}
-    try:
-        takes = {s: cut_take(film, store, hashes, film.shots[s], current.get(s)) for s in film.cut}
-    finally:
-        hashes.save()
-    missing = [s for s, take in takes.items() if take is None]
-    if missing:
-        raise UsageError(f"no take yet for {', '.join(missing)}\n    fix: run racines render first")
-    for shot_id, take in takes.items():
-        _check_take_fits(film, film.shots[shot_id], take)
-    return takes
-
-
-def _check_take_fits(film: Film, shot: Shot, take: Take) -> None:
-    """An approved take stays in the cut until another is approved: it must still fit."""
-    made = take.manifest.get("film", {})
-    made_size = f"{made.get('width')}x{made.get('height')}"
-    if (made_size, made.get("frame_rate")) != (f"{film.width}x{film.height}", film.rate_text):
-        problem = f"was made at {made_size}, {made.get('frame_rate')} fps, but the film is " \
-                  f"{film.width}x{film.height}, {film.rate_text} fps"
-    elif take.manifest.get("shot_frames", take.frames) != shot.frames:
-        problem = f"has {take.manifest.get('shot_frames', take.frames)} frames, but the shot now lasts {shot.frames}"
-    elif min(shot.trim_head, shot.trim_tail) < -take.manifest.get("handles", 0):
-        problem = f"has {take.manifest.get('handles', 0)} frames of handle, fewer than the trims take"
-    else:
-        return
-    raise UsageError(f"the take the cut uses for {shot.id} ({take.version}) {problem}\n"
-                     "    fix: render the shot again and approve the new take")
+    """The take each shot of the cut uses, each still fitting its shot; ``current``: make_takes' takes."""
+    return takes_for_cut(film, current)
 
 
 def export_edit(film: Film, takes: dict[str, Take], aaf: bool = False) -> tuple[otio.schema.Timeline, list[Path]]:
@@ -231,8 +187,7 @@ def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = N
 def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
     """Compare the editor's cut with the film; write the shot files unless ``write`` is False."""
     events = read_cut(edited, film.rate)
-    store = TakeStore(film.root)
-    selected = {s: selected_take(store, load_review(film.root, s)) for s in film.cut}
+    selected = Resolver(film).cut_takes()
     report = compare(film, events, {s: t for s, t in selected.items() if t is not None})
     if write and report.changed:
         apply(film, report)
@@ -251,7 +206,7 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
-                           master=master, while_encoding=while_encoding)
+                           master=master, drop_frame=film.drop_frame)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,70 +293,6 @@ def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event:
         return film_step(film, options.film, on_event, progress, current=takes)
 
 
-@dataclasses.dataclass(frozen=True)
-class ShotState:
-    shot_id: str
-    state: str                 # up to date | stale | missing | failed | unconsented
-    selected: Take | None      # the take the timeline uses
-    review: str | None         # the selected take's review status
-    reasons: tuple[str, ...]   # why it is stale or failed
-
-
-def film_status(film: Film) -> list[ShotState]:
-    """Per shot of the cut, in the cheapest order of checks: consent, then key, then takes."""
-    store = TakeStore(film.root)
-    hashes = HashCache.for_project(film.root)
-    states = []
-    try:
-        for shot in film.shots_in_cut():
-            review = load_review(film.root, shot.id)
-            if not shot.consented:
-                selected = selected_take(store, review)
-                states.append(ShotState(shot.id, "unconsented", selected,
-                                        review.status_of(selected.version) if selected else None,
-                                        (f"consent is '{shot.source.consent}' for {shot.source.contributor}",)))
-                continue
-            inputs = current_inputs(film, store, hashes, shot)
-            key = key_of(inputs)
-            selected = selected_take(store, review, key)
-            status = review.status_of(selected.version) if selected else None
-            failure = store.failure(shot.id)
-            if store.find_cached(shot.id, key) is not None:
-                state, reasons = "up to date", ()
-            elif failure and failure.get("cache_key") == key:
-                state, reasons = "failed", (failure.get("error", "").strip().splitlines() or ["unknown error"])[-1:]
-            elif store.latest(shot.id) is None:
-                state, reasons = "missing", ("never rendered",)
-            else:
-                before = last_take_at(store, shot).manifest.get("cache_inputs", {})
-                state, reasons = "stale", tuple(describe_change(name, before.get(name), inputs.get(name))
-                                                for name in changed_inputs(before, inputs))
-            states.append(ShotState(shot.id, state, selected, status, tuple(reasons)))
-    finally:
-        hashes.save()
-    return states
-
-
-def last_take_at(store: TakeStore, shot: Shot) -> Take:
-    """The newest take made at the shot's profile (so that a draft is compared with a draft), else the newest."""
-    takes = store.takes(shot.id)
-    same = [t for t in takes if t.manifest.get("profile", "draft") == shot.profile]
-    return (same or takes)[-1]
-
-
-def describe_change(name: str, before: object, now: object) -> str:
-    def short(value: object) -> str:
-        text = str(value)
-        return text if len(text) <= 40 else text[:12] + "..."
-    if name in ("photo",) or name.endswith(" image"):
-        return f"{name}: the file's content changed"
-    if before is None:
-        return f"{name}: new ({short(now)})"
-    if now is None:
-        return f"{name}: removed"
-    return f"{name}: {short(before)} -> {short(now)}"
-
-
 PREVIEWS_DIR = Path(RENDERS_DIR) / "previews"
 
 
@@ -410,7 +301,7 @@ def preview_shot(film: Film, shot_id: str, scale: float = 0.25) -> tuple[Path, P
     shot = film.shots[shot_id]
     width, height = (max(16, round(side * scale / 2) * 2) for side in (film.width, film.height))
     small = dataclasses.replace(film, width=width, height=height)
-    derived = credits_for(film, TakeStore(film.root), shot) if shot.kind == "credits" else None
+    derived = derived_for(film, TakeStore(film.root), shot)
     folder = film.root / PREVIEWS_DIR
     movie, sheet = folder / f"{shot_id}.mp4", folder / f"{shot_id}_contact.jpg"
     wanted, samples = set(sample_indices(shot.frames)), []

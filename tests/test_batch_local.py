@@ -16,12 +16,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from racines.core.lock import project_lock
 from racines.cli import main
+from racines.core.lock import project_lock
 from racines.generators.kenburns import KenBurnsGenerator
 from racines.takes.store import TakeStore
-from tests.conftest import TINY_SHOTS, tree_digest, write_tiny_project
-from tests.conftest import framemd5
+from tests.conftest import TINY_SHOTS, framemd5, tree_digest, write_tiny_project
 
 
 def batch(root: Path, *args: str):

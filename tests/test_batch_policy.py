@@ -7,8 +7,20 @@ import signal
 
 import pytest
 
-from racines.batch.policy import (ERROR, INTERRUPTED, INVALID_INPUT, IO_ERROR, KINDS, MISSING_MODEL, OUT_OF_MEMORY,
-                                  RENDER_FAILED, WORKER_LOST, FIXES, RetryPolicy, decide)
+from racines.batch.policy import (
+    ERROR,
+    FIXES,
+    INTERRUPTED,
+    INVALID_INPUT,
+    IO_ERROR,
+    KINDS,
+    MISSING_MODEL,
+    OUT_OF_MEMORY,
+    RENDER_FAILED,
+    WORKER_LOST,
+    RetryPolicy,
+    decide,
+)
 
 DEFAULT = RetryPolicy(max_attempts=3, backoff_s=30, backoff_cap_s=600)
 NO_RETRIES = RetryPolicy(max_attempts=1)

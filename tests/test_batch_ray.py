@@ -15,8 +15,7 @@ from click.testing import CliRunner
 
 from racines.cli import main
 from racines.takes.store import TakeStore
-from tests.conftest import write_tiny_project
-from tests.conftest import framemd5
+from tests.conftest import framemd5, write_tiny_project
 
 SHOTS = ("s010", "s020", "s030", "s040")
 

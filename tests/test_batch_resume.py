@@ -20,8 +20,7 @@ import pytest
 
 from racines.core.lock import project_lock
 from racines.takes.store import VERSION, TakeStore
-from tests.conftest import REPO
-from tests.conftest import framemd5
+from tests.conftest import REPO, framemd5
 
 CUT = ["s010", "s020", "s030", "s040", "s050", "s060", "s070", "s080", "s090"]
 OUTPUTS = ("racines_master.mov", "racines_review.mp4")

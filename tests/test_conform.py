@@ -157,7 +157,7 @@ def test_editor_changes_come_back_as_the_right_diff_and_files(film_with_takes, t
     shots_before = tree_digest(film.root / "shots")
     dry = run(film.root, "conform", str(path), "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert sorted(l for l in dry.output.splitlines() if l.startswith("s0")) == sorted(lines)
+    assert sorted(line for line in dry.output.splitlines() if line.startswith("s0")) == sorted(lines)
     assert tree_digest(film.root / "shots") == shots_before  # a dry run writes nothing
     result = run(film.root, "conform", str(path))
     assert result.exit_code == 0, result.output

@@ -116,11 +116,9 @@ def test_approved_take_is_the_one_the_timeline_uses(tiny_project):
 
 
 def selected_takes_of(film):
-    store = TakeStore(film.root)
-    from racines.takes.reviews import load_review, selected_take
+    from racines.takes.resolve import Resolver
 
-    return {s: selected_take(store, load_review(film.root, s)).version
-            for s in film.cut if store.takes(s)}
+    return {s: take.version for s, take in Resolver(film).cut_takes().items() if take is not None}
 
 
 def test_provenance_is_printed_and_survives_a_remux(tiny_project, tmp_path):
@@ -211,7 +209,7 @@ def test_unchanged_film_is_not_rendered_again(tiny_project):
 
 @pytest.mark.parametrize("chunk", [16, 2], ids=["pieces", "chunks of 2 pieces"])
 def test_changing_one_shot_re_encodes_only_its_pieces_and_matches_a_full_render(tiny_project, monkeypatch, chunk):
-    monkeypatch.setattr(deliver, "CHUNK", chunk)  # 2: the review copy (6 pieces) is joined from 3 chunks
+    monkeypatch.setattr(deliver, "POLICY", deliver.Policy(chunk=chunk))  # 2: the review copy (6 pieces) is joined from 3 chunks
     assert run(tiny_project, "render").exit_code == 0
     chunks = {p.name: p.stat().st_mtime_ns for p in (tiny_project / "renders/cache/pieces").glob("chunk-*")}
     assert len(chunks) == (3 if chunk == 2 else 0)
@@ -316,7 +314,7 @@ def test_a_change_patches_the_master_in_place_and_a_crash_before_the_switch_keep
     edit(tiny_project / "shots/film.yaml", "320x180", "256x144")
     assert run(tiny_project, "render", "--no-review").exit_code == 0
     # once dead frames would outweigh live ones, the master is joined whole again (compacted)
-    monkeypatch.setattr(deliver, "LIVE_MIN", 0.99)
+    monkeypatch.setattr(deliver, "POLICY", deliver.Policy(live_min=0.99))
     edit(tiny_project / "shots/s010.yaml", "zoom: 1.3}", "zoom: 1.2}")
     assert run(tiny_project, "render", "--no-review").exit_code == 0
     assert run(tiny_project, "render", "--no-review").exit_code == 0

@@ -82,12 +82,12 @@ def test_easing_curves():
 
 
 def test_credits_come_from_the_takes_provenance(tiny_project):
-    from racines.pipeline import credits_for, make_takes
+    from racines.pipeline import derived_for, make_takes
     from racines.takes.store import TakeStore
 
     film = load_film(tiny_project)
     make_takes(film, ["s010", "s020", "s030"])
-    lines = [text for _, text in credits_for(film, TakeStore(film.root), film.shots["s040"])]
+    lines = [text for _, text in derived_for(film, TakeStore(film.root), film.shots["s040"])]
     assert lines[0] == "Tiny"
     assert lines.count("The A. family (Amina)") == 1 and "Bao" in lines
     assert any(line.startswith("racines kenburns") for line in lines)
@@ -96,7 +96,7 @@ def test_credits_come_from_the_takes_provenance(tiny_project):
 
 
 def test_credits_leave_out_unconsented_photographs(tiny_project):
-    from racines.pipeline import consent_gate, credits_for, make_takes
+    from racines.pipeline import consent_gate, derived_for, make_takes
     from racines.takes.store import TakeStore
 
     make_takes(load_film(tiny_project), ["s010", "s020", "s030"])
@@ -104,4 +104,4 @@ def test_credits_leave_out_unconsented_photographs(tiny_project):
     shot.write_text(shot.read_text().replace("consent: granted", "consent: pending"))
     film, skipped = consent_gate(load_film(tiny_project), skip_unconsented=True)
     assert [s.id for s in skipped] == ["s030"] and "s030" not in film.cut
-    assert "Bao" not in [text for _, text in credits_for(film, TakeStore(film.root), film.shots["s040"])]
+    assert "Bao" not in [text for _, text in derived_for(film, TakeStore(film.root), film.shots["s040"])]

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from motion_fixtures import flower, view
 from PIL import Image
 
 from racines.errors import ValidationFailed
 from racines.film.images import fit, fit_point
 from racines.film.loader import load_film
 from racines.generators import get_generator
-from motion_fixtures import flower, view
 
 W, H = 160, 96
 

@@ -5,10 +5,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from motion_fixtures import blend, crop, photograph, view
 
 from racines.motion.interpolate import Interpolator, interpolate
 from racines.motion.metrics import psnr
-from motion_fixtures import blend, crop, photograph, view
 
 W, H = 256, 192
 MARGIN = 12

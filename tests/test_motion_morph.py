@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from motion_fixtures import blend, flower, view
 
 from racines.motion.colour import LabStats, lab_to_rgb, rgb_to_lab, transfer
 from racines.motion.metrics import pixel_change, smoothness, structural_change
 from racines.motion.morph import Correspondence, Morph, build_mesh, match_features, mesh_displacement
-from motion_fixtures import blend, flower, view
 
 W, H = 192, 144
 

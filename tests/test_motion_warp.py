@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from motion_fixtures import view
 
 from racines.motion.warp import (
     backward_warp,
@@ -16,7 +17,6 @@ from racines.motion.warp import (
     to_tensor,
     to_uint8,
 )
-from motion_fixtures import view
 
 
 def _constant(h, w, dx, dy):

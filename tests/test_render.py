@@ -13,10 +13,12 @@ import opentimelineio as otio
 import pytest
 
 from racines.render.compose import track_frames
+from racines.render.plan import Format
 from tests.conftest import decode_frames, ffprobe, framemd5, top_boxes, video_stream
 
 W, H = 256, 144
 FRAMES = 24 + 24 + 12 + 12 - 6 - 4
+FORMAT = Format(W, H, Fraction(24))
 
 
 def test_master_has_the_deliverable_properties(rendered_tiny):
@@ -247,30 +249,30 @@ def test_h264_pieces_of_a_review_copy_are_swapped_in_place_as_a_join_would_give(
 def test_a_solo_stretch_of_the_review_is_the_frames_the_reader_gives(rendered_tiny, tmp_path):
     """One ffmpeg transcodes a solo stretch of the review copy (no frames through Python); its
     frames and timestamps are those that the reader and the encoder pipe give, bit for bit."""
-    from racines.render import deliver
+    from racines.render.encode import encode_piece
     from racines.render.pieces import cut_into_pieces
 
     timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
     pieces = cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl")
     solo = next(p for p in pieces if len(p.layers) == 1 and p.layers[0].first_frame > 0 and p.record_in > 0)
     direct, piped = tmp_path / "direct.mp4", tmp_path / "piped.mp4"
-    deliver._encode_piece(solo, W, H, "24", "01:00:01:00", None, direct, lambda n: None)
+    encode_piece(solo, FORMAT, "01:00:01:00", None, direct)
     # with a master to write as well, the frames go through Python to both encoders
-    deliver._encode_piece(solo, W, H, "24", "01:00:01:00", tmp_path / "master.mov", piped, lambda n: None)
+    encode_piece(solo, FORMAT, "01:00:01:00", tmp_path / "master.mov", piped)
     assert len(framemd5(direct)) == solo.frames
     assert framemd5(direct) == framemd5(piped)
 
 
 def test_a_take_too_short_for_its_stretch_is_named_and_nothing_is_left(rendered_tiny, tmp_path):
     from racines.errors import RenderFailed
-    from racines.render import deliver
+    from racines.render.encode import encode_piece
     from racines.render.pieces import Piece, cut_into_pieces
 
     timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
     solo = next(p for p in cut_into_pieces(timeline.video_tracks()[0], rendered_tiny / "edl") if len(p.layers) == 1)
     longer = Piece(solo.record_in, solo.frames + 500, solo.layers, solo.labels)
     with pytest.raises(RenderFailed, match=rf"{solo.layers[0].clip_name} .* has \d+ of the {solo.frames + 500} frames"):
-        deliver._encode_piece(longer, W, H, "24", "01:00:00:00", None, tmp_path / "review.mp4", lambda n: None)
+        encode_piece(longer, FORMAT, "01:00:00:00", None, tmp_path / "review.mp4")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -280,7 +282,7 @@ def test_a_dissolve_short_of_frames_on_one_side_names_that_side(rendered_tiny, t
     from dataclasses import replace
 
     from racines.errors import RenderFailed
-    from racines.render import deliver
+    from racines.render.encode import encode_piece
     from racines.render.pieces import cut_into_pieces
 
     timeline = otio.adapters.read_from_file(str(rendered_tiny / "edl" / "tiny_film.otio"))
@@ -293,6 +295,5 @@ def test_a_dissolve_short_of_frames_on_one_side_names_that_side(rendered_tiny, t
     out.mkdir()
     with pytest.raises(RenderFailed, match=rf"{incoming.clip_name} \(short.mov\) has {dissolve.frames - 2} of the "
                                            rf"{dissolve.frames} frames"):
-        deliver._encode_piece(cut_short, W, H, "24", "01:00:00:00", out / "master.mov", out / "review.mp4",
-                              lambda n: None)
+        encode_piece(cut_short, FORMAT, "01:00:00:00", out / "master.mov", out / "review.mp4")
     assert list(out.iterdir()) == []

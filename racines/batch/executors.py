@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from racines.batch.task import Outcome, ShotTask, TaskLog, run_shot
+from racines.core.identity import cpu_cores
 from racines.errors import UsageError
 from racines.film.model import Film
 from racines.generators import get_generator
-from racines.core.identity import cpu_cores
 
 EXECUTORS = ("local", "ray")
 

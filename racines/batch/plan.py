@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from racines.film.model import Film, Shot
-from racines.generators import get_generator
-from racines.pipeline import ShotState, credits_for, film_status
-from racines.takes.cache import HashCache, key_of
-from racines.takes.make import take_inputs
-from racines.takes.reviews import load_review, selected_take
+from racines.generators import derives_from_takes, get_generator
+from racines.pipeline import ShotState, film_status
+from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 
 PROFILES = ("draft", "final")
@@ -38,8 +36,8 @@ def profile_note(film: Film, profile: str) -> str:
 
 
 def depends_on_takes(shot: Shot) -> bool:
-    """A shot whose pixels are computed from other takes (today: the credits card)."""
-    return shot.kind == "credits"
+    """A shot whose pixels are computed from other takes (its generator derives from them)."""
+    return derives_from_takes(shot.kind)
 
 
 @dataclass(frozen=True)
@@ -70,24 +68,18 @@ def make_plan(film: Film) -> Plan:
     store = TakeStore(film.root)
     first.sort(key=lambda s: -estimated_seconds(film.shots[s], store))
     after = tuple(s for s in film.cut if depends_on_takes(film.shots[s]))
-    hashes = HashCache.for_project(film.root)
-    keys = {s: key_of(take_inputs(film.shots[s], film, hashes)) for s in first}
-    hashes.save()
-    return Plan(states, tuple(first), after, keys)
+    return Plan(states, tuple(first), after, {s: states[s].key for s in first})
 
 
 def check_dependent(film: Film, shot_id: str) -> tuple[str, str | None, tuple[str, ...]]:
     """Once the other takes are made: ("up to date" | "stale" | "blocked", cache key, reasons)."""
-    store = TakeStore(film.root)
-    without = [s for s in film.cut if not depends_on_takes(film.shots[s])
-               and selected_take(store, load_review(film.root, s)) is None]
+    resolver = Resolver(film)
+    without = [s for s in film.cut if not depends_on_takes(film.shots[s]) and resolver.cut_take(s) is None]
     if without:
         return "blocked", None, (f"waiting for a take of {', '.join(without)}: the card credits every "
                                  "photograph in the cut",)
-    hashes = HashCache.for_project(film.root)
-    shot = film.shots[shot_id]
-    key = key_of(take_inputs(shot, film, hashes, credits_for(film, store, shot)))
-    hashes.save()
-    if store.find_cached(shot_id, key) is not None:
+    key = resolver.key(shot_id)
+    resolver.save()
+    if resolver.store.find_cached(shot_id, key) is not None:
         return "up to date", key, ()
     return "stale", key, ("the takes it is made from changed",)

@@ -19,12 +19,14 @@ from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
-from racines import __version__, pipeline
+import opentimelineio as otio
+
+from racines import __version__
 from racines.errors import ExitCode
 from racines.film.model import Film
 from racines.core.atomic import atomic_path, write_json
-from racines.takes.cache import HashCache
-from racines.takes.reviews import load_review, selected_take
+from racines.edit.timeline import record_ranges
+from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 
 INDEX = "index.html"
@@ -58,12 +60,15 @@ _STATE_ORDER = {"failed": 0, "blocked": 1, "interrupted": 2, "made": 3, "up to d
 
 
 def _record_in(film: Film) -> dict[str, tuple[Fraction, Fraction]]:
-    """Each shot's first and last instant in the film, in seconds, for review-copy links."""
-    times, frame = {}, 0
-    for shot in film.shots_in_cut():
-        times[shot.id] = (frame / film.rate, (frame + shot.frames) / film.rate)
-        frame += shot.frames - shot.dissolve_frames
-    return times
+    """Each shot's first and last instant in the film, in seconds, for review-copy links: cut
+    point to cut point in the timeline the film was last rendered from (edl/), so that they
+    follow the trims and dissolves an editor's cut brought back."""
+    try:
+        timeline = otio.adapters.read_from_file(str(film.root / "edl" / f"{film.slug()}.otio"))
+        ranges = record_ranges(timeline)
+    except (OSError, ValueError, otio.exceptions.OTIOError):
+        return {}
+    return {shot: (first / film.rate, end / film.rate) for shot, (first, end) in ranges.items()}
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -77,12 +82,9 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
     store = TakeStore(root)
     times = _record_in(film) if film else {}
     slug = film.slug() if film else "film"
-    hashes = HashCache.for_project(root)
+    resolver = Resolver(film, store) if film is not None else None
     for shot_id, record in records.items():
-        if film is not None and shot_id in film.shots:  # the take of the batch's profile
-            selected = pipeline.cut_take(film, store, hashes, film.shots[shot_id])
-        else:
-            selected = selected_take(store, load_review(root, shot_id))
+        selected = resolver.cut_take(shot_id) if resolver and shot_id in film.shots else None  # at the batch's profile
         log = context.folder / LOGS / f"{shot_id}.log"
         entry = {**asdict(record), "seconds": round(record.seconds, 2), "take": None, "log": None,
                  "cut_uses": selected.version if selected else None, "made_earlier": False}

@@ -38,7 +38,7 @@ from racines.errors import ExitCode, RacinesError
 from racines.film.model import Film
 from racines.core.identity import cpu_cores, machine
 from racines.core.atomic import sweep_partials
-from racines.takes.reviews import load_review, selected_take
+from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 
 DAILIES_DIR = Path("renders") / "dailies"
@@ -296,8 +296,7 @@ def _note_failure(film: Film, key: str | None, logs: Path, outcome, decision: De
 
 def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, workers: int) -> FilmRecord:
     """The timeline, the EDL and the film, from the take each shot of the cut uses."""
-    store = TakeStore(film.root)
-    without = [s for s in film.cut if selected_take(store, load_review(film.root, s)) is None]
+    without = [s for s, take in Resolver(film).cut_takes().items() if take is None]
     if without:
         detail = f"no take yet for {', '.join(without)}"
         echo(f"film: not rendered: {detail}")

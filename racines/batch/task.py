@@ -19,7 +19,7 @@ from pathlib import Path
 
 from racines.core.process import tune_for_frames
 from racines.film.model import Film
-from racines.pipeline import credits_for
+from racines.pipeline import derived_for
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
 from racines.takes.store import TakeStore
@@ -104,7 +104,7 @@ def run_shot(film: Film, task: ShotTask) -> Outcome:
         # read-only here: the batch saved the file-hash cache, and tasks running side by side
         # must not overwrite each other's copy of it
         hashes = HashCache.for_project(film.root)
-        derived = credits_for(film, store, shot) if shot.kind == "credits" else None
+        derived = derived_for(film, store, shot)
         step = max(1, shot.frames // 4)
 
         def progress(done: int) -> None:

@@ -1,5 +1,9 @@
 """A hand-over folder for the editor: the timeline in every format beside the media it uses,
-with relative paths and a reel table, so it relinks wherever it is copied."""
+and a reel table. The .otio and the EDL name the media by relative paths, so they relink
+wherever the folder is copied (the EDL conforms by reel anyway). The FCP 7 XML and the AAF
+need absolute file URLs, which NLEs relink reliably where relative ones are not: they point
+at the bundle's own media/ folder where it is written; after a move, relinking one file in an
+NLE finds the others beside it."""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from racines.edit.exports import export_texts, with_media_urls, write_aaf
 from racines.core.atomic import staging_dir
+from racines.edit.exports import export_texts, with_media_urls, write_aaf
 
 
 def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fraction, drop_frame: bool,
@@ -35,9 +39,10 @@ def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fractio
         (work / "media").mkdir()
         for source in media.values():
             _link_or_copy(source, work / "media" / source.name)
-        for suffix, text in export_texts(portable, rate, drop_frame, work, portable=True).items():
+        # the URLs name the media where the folder will be, not in its staging place
+        for suffix, text in export_texts(portable, rate, drop_frame, destination, portable=True).items():
             (work / f"{stem}.{suffix}").write_text(text, encoding="utf-8")
-        write_aaf(portable, work / f"{stem}.aaf")
+        write_aaf(portable, work / f"{stem}.aaf", media_base=destination, drop_frame=drop_frame)
         (work / "reels.csv").write_text(_reel_table(timeline, media), encoding="utf-8")
         _replace_folder(work, destination)
     return destination

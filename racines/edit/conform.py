@@ -155,8 +155,7 @@ def compare(film: Film, events: list[CutEvent], selected: dict[str, Take]) -> Co
         if current is not None and current.folder != take.folder:
             report.lines.append(f"{shot.id}: the cut uses take {take.version}, racines uses {current.version} "
                                 f"(racines approve {shot.id} {take.version} if that is intended)")
-        handles = take.manifest.get("handles", 0)
-        frames = take.manifest.get("shot_frames", take.frames)
+        handles, frames = take.info.handles, take.info.shot_frames
         head, tail = event.used_in - handles, handles + frames - event.used_out
         beyond_head, beyond_tail = max(0, -event.used_in), max(0, event.used_out - take.frames)
         if beyond_head or beyond_tail:

@@ -1,11 +1,14 @@
 """Write the timeline as a CMX 3600 EDL through OTIO's adapter, mending what it gets wrong.
 
 The adapter (otio-cmx3600-adapter 1.x) ignores ``global_start_time`` (OTIO issue #1385),
-writes no FCM line, mutates the timeline it is given, and puts a dissolve's length two
-columns off the CMX 3600 layout (``D 012    `` for ``D    012 ``), which column-based
-readers reject. We pass it a copy whose track is offset into record time, add the FCM
-header, rewrite event lines in the standard columns, and restate every timecode as drop or
-non-drop frame as the film chose (the adapter infers drop-frame from the rate alone).
+writes no FCM line, mutates the timeline it is given, puts a dissolve's length two columns
+off the CMX 3600 layout (``D 012    `` for ``D    012 ``), which column-based readers
+reject, and writes a marker's ``* LOC:`` at its time in the clip's media, where NLEs read
+locators on the record timeline. We pass it a copy whose track is offset into record time
+and whose markers are moved there, add the FCM header, rewrite event lines in the standard
+columns, keep each locator once (the adapter repeats the outgoing clip's under a dissolve),
+and restate every timecode as drop or non-drop frame as the film chose (the adapter infers
+drop-frame from the rate alone).
 """
 
 from __future__ import annotations
@@ -16,23 +19,39 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from racines.edit.timecode import DROP_FRAME_RATES, to_frames, to_timecode
+from racines.edit.timecode import is_drop_frame, to_frames, to_timecode
 
 
 def edl_text(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: bool = False) -> str:
     writable = copy.deepcopy(timeline)
     track = writable.video_tracks()[0]
     start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
+    _markers_to_record_time(track, start)
     # A negative track start is how the adapter itself reads a record offset back.
     track.source_range = otio.opentime.TimeRange(-start, track.duration())
     text = otio.adapters.write_to_string(writable, adapter_name="cmx_3600", rate=float(rate), style="avid")
-    drop = drop_frame and rate in DROP_FRAME_RATES
+    drop = is_drop_frame(rate, drop_frame)
     fcm = "FCM: DROP FRAME" if drop else "FCM: NON-DROP FRAME"
-    # the adapter writes drop-frame whenever the rate allows it; restate every timecode as chosen
-    lines = [_restate_timecodes(_standard_columns(line), rate, drop) for line in text.splitlines()]
+    lines, seen = [], set()
+    for line in text.splitlines():
+        if line.startswith("* LOC:"):
+            if line in seen:
+                continue
+            seen.add(line)
+        # the adapter writes drop-frame whenever the rate allows it; restate every timecode as chosen
+        lines.append(_restate_timecodes(_standard_columns(line), rate, drop))
     at = 1 if lines and lines[0].startswith("TITLE:") else 0
     lines.insert(at, fcm)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _markers_to_record_time(track: otio.schema.Track, start: otio.opentime.RationalTime) -> None:
+    for clip in track.find_clips():
+        record, media = clip.range_in_parent().start_time, clip.trimmed_range().start_time
+        for marker in clip.markers:
+            marked = marker.marked_range
+            marker.marked_range = otio.opentime.TimeRange(start + record + (marked.start_time - media),
+                                                          marked.duration)
 
 
 TC = r"\d\d:\d\d:\d\d[:;]\d\d"

@@ -117,5 +117,28 @@ def _clip(film: Film, placement: Placement, media_base: Path, rate: float) -> ot
     return clip
 
 
+def shot_of(clip: otio.schema.Clip) -> str:
+    """The shot a clip shows: its racines metadata, else its name (a timeline from elsewhere)."""
+    return clip.metadata.get("racines", {}).get("shot", clip.name)
+
+
+def record_ranges(timeline: otio.schema.Timeline | otio.schema.Track) -> dict[str, tuple[int, int]]:
+    """Where each shot sits on the record, in frames from the film's first (its start timecode
+    not added), by shot id: from its cut in to its cut out, first included and last excluded.
+    A dissolve straddles its cut, so the shots on either side each own the half on their side.
+    The one place record positions are computed: the render's burn-ins and the dailies' links
+    read them here, and follow the trims and dissolves the timeline has."""
+    track = timeline.video_tracks()[0] if isinstance(timeline, otio.schema.Timeline) else timeline
+    ranges: dict[str, tuple[int, int]] = {}
+    for item, where in track.range_of_all_children().items():
+        if not isinstance(item, otio.schema.Clip):
+            continue
+        shot = shot_of(item)
+        if shot in ranges:
+            raise ValueError(f"shot {shot} appears twice in the timeline")
+        ranges[shot] = (round(where.start_time.value), round(where.end_time_exclusive().value))
+    return dict(sorted(ranges.items(), key=lambda item: item[1]))
+
+
 def media_path(clip: otio.schema.Clip, media_base: Path) -> Path:
     return (media_base / clip.media_reference.target_url).resolve()

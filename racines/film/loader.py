@@ -24,17 +24,16 @@ from racines.film.images import NotAnImage, check_image
 from racines.film.model import Film, Shot, SourcePhoto
 from racines.film.paths import PathRefused, confine, confine_folder, project_relative
 from racines.film.schema import (
-    DRAFT_KINDS,
-    FINAL_KINDS,
     SHOT_ID_PATTERN,
-    DiffusionBase,
+    SLOTS,
     Dissolve,
     FilmSettings,
-    KeyframeSpec,
+    Kinds,
+    KindSettings,
     ModelEntry,
     ModelsFile,
-    MorphSettings,
     ShotFile,
+    installed_kinds,
     parse_duration_text,
 )
 
@@ -144,7 +143,7 @@ def _read_yaml(path: Path, out: _Collector) -> Any:
     return data
 
 
-def _fix_for(error: dict, model: type[BaseModel]) -> str:
+def _fix_for(error: dict, model: type[BaseModel], kinds: Kinds | None) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, error["loc"][:-1])
@@ -152,11 +151,11 @@ def _fix_for(error: dict, model: type[BaseModel]) -> str:
             "remove it or correct its spelling (racines schema lists the allowed keys)"
     if kind == "missing":
         return f"add '{error['loc'][-1]}:' (racines schema describes it)"
-    kinds = ", ".join(FINAL_KINDS if error["loc"][:1] == ("final",) else DRAFT_KINDS)
-    if kind == "union_tag_invalid":
-        return f"set {error['loc'][0]}.kind to one of: {kinds}"
-    if kind == "union_tag_not_found":
-        return f"add 'kind:' (one of: {kinds})"
+    if kind in ("union_tag_invalid", "union_tag_not_found") and kinds is not None and error["loc"][0] in SLOTS:
+        names = ", ".join(kinds.names(error["loc"][0]))
+        if kind == "union_tag_invalid":
+            return f"set {error['loc'][0]}.kind to one of: {names}"
+        return f"add 'kind:' (one of: {names})"
     return TYPE_FIXES.get(kind, "see racines schema for the expected form")
 
 
@@ -223,7 +222,9 @@ FORM_HINTS = {
 }
 
 
-def _validate(model: type[BaseModel], data: dict, out: _Collector) -> BaseModel | None:
+def _validate(model: type[BaseModel], data: dict, out: _Collector, kinds: Kinds | None = None) -> BaseModel | None:
+    """``kinds``: for a shot file, the installed generators' settings models, which name the
+    allowed kinds and may say their own errors in the director's terms."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -233,52 +234,22 @@ def _validate(model: type[BaseModel], data: dict, out: _Collector) -> BaseModel 
         for loc, errors in groups.items():
             error = _most_relevant(errors)
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            fix = _fix_for(error, model)
+            fix = _fix_for(error, model, kinds)
             if len(errors) > 1 or fix.startswith("see racines schema"):
                 fix = FORM_HINTS.get(str(loc[-1]) if loc else "", fix)
-            if "control_points" in loc:
-                message, fix = _control_point_problem(error, loc)
+            block = _block_model(kinds, data, loc)
+            explained = block.explain(error, loc[1:]) if block is not None else None
+            if explained is not None:
+                message, fix = explained
             shows_value = error["type"] not in ("missing", "extra_forbidden")
             out.add(loc, message, fix, value=error.get("input") if shows_value else ...)
         return None
 
 
-CONTROL_POINT_FIX = ("write each pair as [[x, y], [x, y]]: a point on the photograph, then where it lands on the "
-                     "target; x and y are fractions of the image's width and height, from 0 (left, top) to 1 "
-                     "(right, bottom)")
-
-
-def _control_point_problem(error: dict, loc: tuple) -> tuple[str, str]:
-    """Say what is wrong with a control point in the director's terms (pair, point, coordinate)."""
-    depth = len(loc) - loc.index("control_points") - 1   # 0: the list, 1: a pair, 2: a point, 3: a coordinate
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind in ("too_long", "too_short") and depth in (1, 2):
-        what = "a control point pair needs exactly 2 points, [x, y] on the photograph and [x, y] on the target" \
-            if depth == 1 else "a point needs exactly 2 coordinates, [x, y]"
-        return f"{what}; this one has {ctx.get('actual_length', 'a different number')}", CONTROL_POINT_FIX
-    if kind in ("greater_than_equal", "less_than_equal") and depth == 3:
-        side = "photograph" if loc[-2] == 0 else "target"
-        axis = "x" if loc[-1] == 0 else "y"
-        return (f"the {axis} of this point on the {side} is outside the image (coordinates run from 0 to 1)",
-                CONTROL_POINT_FIX)
-    return error["msg"], CONTROL_POINT_FIX
-
-
-def control_point_problems(pairs: list[list[list[float]]]) -> list[tuple[tuple, str, str]]:
-    """Pairs that cannot make a mesh: two pairs starting (or ending) at the same place.
-
-    Returns (location inside control_points, message, fix) for each.
-    """
-    found = []
-    for side, name in ((0, "photograph"), (1, "target")):
-        seen: dict[tuple[int, int], int] = {}
-        for index, pair in enumerate(pairs):
-            key = (round(pair[side][0] * 1000), round(pair[side][1] * 1000))
-            if key in seen:
-                found.append(((index, side), f"this point on the {name} repeats control point {seen[key]}'s",
-                              "give each control point its own place, or remove the repeat"))
-            seen.setdefault(key, index)
-    return found
+def _block_model(kinds: Kinds | None, data: dict, loc: tuple) -> type[KindSettings] | None:
+    """The settings model of the generator block an error is in, from the block's ``kind:``."""
+    block = data.get(loc[0]) if kinds is not None and len(loc) > 1 and loc[0] in SLOTS else None
+    return kinds.settings.get(block.get("kind")) if isinstance(block, dict) else None
 
 
 def _data_loc(data: Any, loc: tuple) -> tuple:
@@ -333,12 +304,15 @@ def frames_of(value: int | str, rate: Fraction) -> int:
     return math.floor(exact + Fraction(1, 2))
 
 
-def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | None = None) -> Film:
+def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | None = None,
+              kinds: Kinds | None = None) -> Film:
     """Read and check the whole project; raise :class:`ValidationFailed` listing every problem.
 
     ``profile`` ('draft' or 'final') overrides the film's and the shots' own for this run.
     ``check`` adds the generators' own rules (shapes, models), located like every other problem.
+    ``kinds``: the generator kinds shots may name (default: the installed generators').
     """
+    kinds = kinds or installed_kinds()
     root = Path(root).resolve()
     shots_dir = root / "shots"
     problems: list[Problem] = []
@@ -369,7 +343,7 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
                     value=shot_id)
             continue
         data = _read_yaml(path, out)
-        parsed = _validate(ShotFile, data, out) if data is not None else None
+        parsed = _validate(kinds.shot_file, data, out, kinds) if data is not None else None
         collectors[shot_id] = out
         if parsed is not None and rate is not None:
             shot = _resolve_shot(root, path, shot_id, parsed, rate, out,
@@ -502,33 +476,19 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
             source = SourcePhoto(path=photo, relpath=photo.relative_to(root).as_posix(),  # both resolved
                                  contributor=parsed.source.contributor, consent=parsed.source.consent,
                                  credit=parsed.source.credit or parsed.source.contributor)
-    elif parsed.generator.kind != "credits":
+    elif parsed.generator.photograph:
         out.add(("source",), f"a '{parsed.generator.kind}' shot needs a source photograph",
                 "add source: {photo: photos/NAME.jpg, contributor: NAME, consent: granted}")
         ok = False
 
-    assets = {}
-    if isinstance(parsed.generator, MorphSettings):
-        target = images.check(path, parsed.generator.target, ("generator", "target"), out)
-        if target is None:
-            ok = False
-        else:
-            assets["target"] = target
-        for loc, message, fix in control_point_problems(parsed.generator.control_points):
-            out.add(("generator", "control_points", *loc), message, fix,
-                    value=parsed.generator.control_points[loc[0]][loc[1]])
-            ok = False
-        holds = parsed.generator.hold_start + parsed.generator.hold_end
-        if frames >= 1 and holds >= frames:
-            out.add(("generator", "hold_start"), f"the holds ({holds} frames) leave no frame for the morph "
-                    f"in a {frames}-frame shot", "shorten hold_start/hold_end or lengthen the shot", value=holds)
-            ok = False
+    assets = _assets(images, path, "generator", parsed.generator, out)
+    ok = _kind_rules("generator", parsed.generator, frames, out) and assets is not None and ok
     generator, final, weights = parsed.generator, None, {}
     if parsed.final is not None:
-        final = _merged_final(parsed)
-        final_assets = _final_assets(images, path, final, out)
-        weights = _lora_files(root, path, final, out)
-        if final_assets is None or weights is None:
+        final = parsed.final.inherit(parsed.generator)
+        final_assets = _assets(images, path, "final", final, out)
+        weights = _weights(root, path, "final", final, out)
+        if not _kind_rules("final", final, frames, out) or final_assets is None or weights is None:
             ok = False
         elif profile == "final":
             generator, assets = final, final_assets
@@ -549,55 +509,50 @@ def _check_trim(shot: Shot, handles: int, out: _Collector) -> None:
                 "reduce trim.head and trim.tail", value={"head": shot.trim_head, "tail": shot.trim_tail})
 
 
-INHERITED = ("prompt", "negative_prompt", "seed")
-
-
-def _merged_final(parsed: ShotFile) -> DiffusionBase:
-    """The final: block with what it leaves unset taken from the draft: prompt, negative prompt and seed,
-    and a morph's target. A keyframe mapping as target inherits them in turn from the final block."""
-    draft, final = parsed.generator, parsed.final
-    update = {name: getattr(draft, name) for name in INHERITED if getattr(final, name) is None}
-    if "target" in type(final).model_fields and final.target is None and isinstance(draft, MorphSettings):
-        update["target"] = draft.target
-    merged = final.model_copy(update=update)
-    target = getattr(merged, "target", None)
-    if isinstance(target, KeyframeSpec):
-        inherited = {name: getattr(merged, name) for name in INHERITED if getattr(target, name) is None}
-        merged = merged.model_copy(update={"target": target.model_copy(update=inherited)})
-    return merged
-
-
-def _final_assets(images: _Images, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
-    target = getattr(final, "target", None)
-    if not isinstance(target, str):
-        return {}
-    image = images.check(path, target, ("final", "target"), out)
-    return None if image is None else {"target": image}
-
-
-def _lora_files(root: Path, path: Path, final: DiffusionBase, out: _Collector) -> dict[str, Path] | None:
-    """The LoRA files of the final block (and of a keyframe target), confined to the project."""
+def _assets(images: _Images, path: Path, slot: str, settings: KindSettings, out: _Collector) -> dict[str, Path] | None:
+    """The images a block names (its kind's ``images`` fields that hold a path), by field; None
+    when one is not a usable image."""
     found, ok = {}, True
-    places = [(("final",), final)]
-    if isinstance(getattr(final, "target", None), KeyframeSpec):
-        places.append((("final", "target"), final.target))
-    for loc, settings in places:
-        for index, lora in enumerate(settings.lora):
-            where = (*loc, "lora", index, "path")
-            try:
-                weights = confine(root, path.parent, lora.path)
-            except PathRefused as exc:
-                fix = exc.fix if "photograph" not in exc.fix else \
-                    "copy the LoRA file into the project (e.g. loras/) and point to it from there"
-                out.add(where, str(exc), fix, value=lora.path)
-                ok = False
-                continue
-            if weights.suffix != ".safetensors":
-                out.add(where, "LoRA weights must be a .safetensors file (pickle files can run code)",
-                        "convert it to safetensors, or use the .safetensors release of this LoRA", value=lora.path)
-                ok = False
-                continue
-            found[lora.path] = weights
+    for name in settings.images:
+        text = getattr(settings, name)
+        if not isinstance(text, str):
+            continue  # unset, or an image the generator makes (a keyframe target)
+        image = images.check(path, text, (slot, name), out)
+        if image is None:
+            ok = False
+        else:
+            found[name] = image
+    return found if ok else None
+
+
+def _kind_rules(slot: str, settings: KindSettings, frames: int, out: _Collector) -> bool:
+    """The block's own rules (its kind's ``problems``), located under the block; True when none broke."""
+    problems = settings.problems(frames)
+    for loc, message, value, fix in problems:
+        out.add((slot, *loc), message, fix, value=value)
+    return not problems
+
+
+def _weights(root: Path, path: Path, slot: str, settings: KindSettings, out: _Collector) -> dict[str, Path] | None:
+    """The weights files a block names (LoRA adapters), confined to the project, by the path the
+    shot file writes; None when one is refused."""
+    found, ok = {}, True
+    for loc, text in settings.weight_files():
+        where = (slot, *loc)
+        try:
+            weights = confine(root, path.parent, text)
+        except PathRefused as exc:
+            fix = exc.fix if "photograph" not in exc.fix else \
+                "copy the LoRA file into the project (e.g. loras/) and point to it from there"
+            out.add(where, str(exc), fix, value=text)
+            ok = False
+            continue
+        if weights.suffix != ".safetensors":
+            out.add(where, "LoRA weights must be a .safetensors file (pickle files can run code)",
+                    "convert it to safetensors, or use the .safetensors release of this LoRA", value=text)
+            ok = False
+            continue
+        found[text] = weights
     return found if ok else None
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from racines.film.schema import CreditsSettings, DiffusionBase, GeneratorBase, ModelEntry
+from racines.film.schema import FinalBase, KindSettings, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,17 @@ class Shot:
     id: str
     file: str                       # project-relative path of the shot file
     frames: int                     # frames generated for the shot (handles excluded)
-    generator: GeneratorBase | DiffusionBase   # the settings this run renders with (draft or final)
+    generator: KindSettings         # the settings this run renders with (draft or final)
     source: SourcePhoto | None
     dissolve_frames: int = 0        # 0 means a cut into the next shot
     notes: str = ""
-    assets: dict[str, Path] = field(default_factory=dict)   # extra images, e.g. a morph target
+    assets: dict[str, Path] = field(default_factory=dict)   # the images its settings name, by field
     trim_head: int = 0              # frames the cut leaves out at the start (negative: into the handle)
     trim_tail: int = 0
     profile: str = "draft"          # the profile this run renders the shot at
     # the final: block with the draft's prompt, seed and target filled in; None without one.
     # Kept at any profile so that validation checks it everywhere.
-    final: DiffusionBase | None = None
+    final: FinalBase | None = None
     weights: dict[str, Path] = field(default_factory=dict)  # LoRA files, by the path the shot file writes
 
     @property
@@ -56,7 +56,7 @@ class Shot:
 
     @property
     def needs_consent(self) -> bool:
-        return not isinstance(self.generator, CreditsSettings)
+        return self.generator.photograph
 
     @property
     def consented(self) -> bool:

@@ -3,14 +3,23 @@
 Two kinds of file live in ``shots/``: ``film.yaml`` (settings for the whole film) and one
 YAML file per shot, named after the shot id. ``racines schema`` prints these models as
 JSON Schema so that YAML editors can complete and check the files.
+
+A shot's ``generator:`` and ``final:`` blocks belong to the generators: each defines its
+settings model on :class:`GeneratorBase` or :class:`FinalBase`, and :class:`Kinds` joins the
+installed ones into the shot file's model. This module names no generator.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Optional, Union
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from importlib.metadata import entry_points
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 SHOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(s|f)?\s*$"
@@ -20,17 +29,17 @@ REPO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 Profile = Literal["draft", "final"]
 
-Duration = Union[
-    Annotated[int, Field(ge=1, description="A whole number of frames.")],
-    Annotated[
+Duration = (
+    Annotated[int, Field(ge=1, description="A whole number of frames.")]
+    | Annotated[
         str,
         Field(
             pattern=DURATION_PATTERN,
             description="Frames ('120' or '120f') or seconds ('5s', '4.5s'). Seconds are converted "
             "to frames with exact rational arithmetic at the film's rate, rounded to the nearest frame.",
         ),
-    ],
-]
+    ]
+)
 
 
 class Strict(BaseModel):
@@ -56,13 +65,13 @@ class FilmSettings(Strict):
     """``shots/film.yaml``: settings shared by every shot."""
 
     title: str = Field(min_length=1, description="The film's title, used in file names and the EDL.")
-    frame_rate: Union[int, str] = Field(
+    frame_rate: int | str = Field(
         24,
         description="Exact rate: 24, 25, 30, 48, 50, 60 or a rational such as '24000/1001' "
         "(never 23.976, which is not exact).",
         json_schema_extra={"examples": [24, "24000/1001", 25, "30000/1001"]},
     )
-    resolution: Union[str, list[int]] = Field(
+    resolution: str | list[int] = Field(
         "1280x720", description="'WIDTHxHEIGHT' or [WIDTH, HEIGHT]; both even.", examples=["1920x1080"]
     )
     timecode_start: str = Field(
@@ -102,230 +111,74 @@ class Source(Strict):
     credit: str = Field("", description="Credit line for the end credits; defaults to the contributor.")
 
 
-class Framing(Strict):
-    """A window on the photograph: centre in [0, 1] of the frame-filling crop, zoom >= 1."""
+# --- generator settings: what the film layer knows of a kind -----------------------------
+# Each generator module defines its settings model beside its frames, on GeneratorBase (a
+# shot's generator: block, the draft) or FinalBase (its final: block), with ``kind`` a Literal
+# of its name. The loader reads nothing else of a generator: the hooks below are how a kind
+# says what it needs checked, without the film layer naming any kind.
 
-    x: float = Field(0.5, ge=0.0, le=1.0)
-    y: float = Field(0.5, ge=0.0, le=1.0)
-    zoom: float = Field(1.0, ge=1.0, le=8.0)
-
-
-Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
-Fit = Literal["cover", "contain"]
+#: (location inside the block, message, bad value, fix): a problem of a kind's own rules
+KindProblem = tuple[tuple, str, Any, str]
 
 
-class GeneratorBase(Strict):
+class KindSettings(Strict):
+    """The settings of one generator kind, as the loader sees them (a ``kind`` field of the
+    subclass names the kind)."""
+
+    #: False for a kind that draws no archive photograph: its shots need no source: nor consent
+    photograph: ClassVar[bool] = True
+    #: fields holding an image path relative to the shot file: checked like the photograph,
+    #: resolved into the shot's assets under the field's name, hashed into the cache key
+    images: ClassVar[tuple[str, ...]] = ()
+
+    def problems(self, frames: int) -> list[KindProblem]:
+        """Rules across the values of a block in a shot of ``frames`` frames (located inside it)."""
+        return []
+
+    @classmethod
+    def explain(cls, error: dict, loc: tuple) -> tuple[str, str] | None:
+        """A pydantic error at ``loc`` inside the block in the director's terms: (message, fix);
+        None keeps the generic wording."""
+        return None
+
+    def weight_files(self) -> list[tuple[tuple, str]]:
+        """Weights files the block names: (location inside it, path relative to the shot file).
+        The loader confines them to the project and accepts only .safetensors."""
+        return []
+
+    def model_names(self) -> list[str]:
+        """Every model name the block uses (racines models), for validation and the cache key."""
+        return []
+
+
+class GeneratorBase(KindSettings):
+    """A shot's ``generator:`` block: weightless, any machine."""
+
     prompt: str = Field("", description="What the shot should show; kept in the take's manifest.")
     negative_prompt: str = ""
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed for any randomness in the generator.")
 
 
-class StillSettings(GeneratorBase):
-    """A hold on the photograph."""
+class FinalBase(KindSettings):
+    """A shot's ``final:`` block: the generator of the final profile. What it leaves unset of
+    ``inherits`` is taken from the draft."""
 
-    kind: Literal["still"]
-    fit: Fit = Field("cover", description="'cover' fills the frame (cropping); 'contain' letterboxes.")
+    prompt: str | None = Field(None, description="Default: the draft's prompt.")
+    negative_prompt: str | None = Field(None, description="Default: the draft's negative_prompt.")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Default: the draft's seed.")
 
+    inherits: ClassVar[tuple[str, ...]] = ("prompt", "negative_prompt", "seed")
 
-class KenBurnsSettings(GeneratorBase):
-    """Pan and zoom across the photograph, the documentary classic."""
-
-    kind: Literal["kenburns"]
-    start: Framing = Field(default_factory=Framing)
-    end: Framing = Field(default_factory=lambda: Framing(zoom=1.25))
-    easing: Easing = "ease-in-out"
-
-
-Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
-Point = Annotated[
-    list[Coordinate],
-    Field(min_length=2, max_length=2,
-          description="[x, y]: 0 is the left (top) edge of the image, 1 the right (bottom)."),
-]
-ControlPoint = Annotated[
-    list[Point],
-    Field(min_length=2, max_length=2,
-          description="[[x, y] on the photograph, [x, y] on the target]: this point of the photograph "
-          "travels to that point of the target."),
-]
+    def inherit(self, draft: GeneratorBase) -> FinalBase:
+        """This block with its unset ``inherits`` fields taken from the draft, where the draft has them."""
+        update = {name: getattr(draft, name) for name in self.inherits
+                  if getattr(self, name) is None and getattr(draft, name, None) is not None}
+        return self.model_copy(update=update)
 
 
-class MorphSettings(GeneratorBase):
-    """The photograph flowing into a target image (a flower, a landscape...)."""
-
-    kind: Literal["morph"]
-    target: str = Field(min_length=1, description="Target image, relative to this shot file, inside the project.")
-    easing: Easing = Field("ease-in-out", description="Pace of the morph: linear, ease-in, ease-out, ease-in-out.")
-    hold_start: int = Field(0, ge=0, description="Frames holding the photograph before the morph begins.")
-    hold_end: int = Field(0, ge=0, description="Frames holding the target after the morph ends.")
-    fit: Fit = "cover"
-    control_points: list[ControlPoint] = Field(
-        default_factory=list,
-        description="Pairs of matching points, e.g. [[0.42, 0.31], [0.55, 0.40]] takes the grandmother's eye "
-        "to the heart of the flower. Coordinates are fractions of each image file's width and height "
-        "(as displayed), so they survive a change of resolution.",
-    )
-    auto_match: bool = Field(True, description="Also find matching features automatically (SIFT + RANSAC).")
-    flow_strength: float = Field(
-        0.5, ge=0.0, le=1.0,
-        description="How much optical flow pulls the two images' edges into register: 0 mesh only, 1 full.",
-    )
-    colour_transfer: bool = Field(True, description="Let the palette flow from the photograph's to the target's.")
-    even_pace: bool = Field(
-        True, description="Spread the visible change evenly over the morph (before easing), so nothing pops.",
-    )
-
-
-class CreditsSettings(GeneratorBase):
-    """The end credits card, built from the provenance of every shot in the cut."""
-
-    kind: Literal["credits"]
-    heading: str = "Racines"
-    extra_lines: list[str] = Field(default_factory=list, description="Lines added after the contributors.")
-
-
-GeneratorSettings = Annotated[
-    Union[StillSettings, KenBurnsSettings, MorphSettings, CreditsSettings],
-    Field(discriminator="kind"),
-]
-
-# --- final: diffusion generators ---------------------------------------------------------
-# A shot's generator: block is its draft (weightless). Its optional final: block names the
-# diffusion generator used when the shot's profile is 'final'. Unset prompt, negative_prompt
-# and seed are inherited from the draft, and so is a morph's target.
-
-
-class Lora(Strict):
-    """A LoRA adapter: a .safetensors file inside the project, applied with a scale."""
-
-    path: str = Field(min_length=1, description="Path to the .safetensors file, relative to this shot file.")
-    scale: float = Field(1.0, ge=-4.0, le=4.0, description="Strength of the adapter (1 = as trained).")
-
-
-class Memory(Strict):
-    """Memory savers for large models on small GPUs. Offload needs a CUDA GPU and is skipped without one."""
-
-    offload: Literal["none", "model", "sequential"] = Field(
-        "none", description="'model' moves each model to the GPU only while it runs; 'sequential' goes layer by "
-        "layer (least memory, slowest). Does not change the pixels.", json_schema_extra={"pixels": False})
-    vae_tiling: bool = Field(False, description="Decode the video in tiles (less memory, slight seams possible).")
-    decode_chunk_size: Optional[int] = Field(
-        None, ge=1, le=256, description="Frames decoded at once (SVD; other families decode in one go).")
-
-
-MODEL_DESCRIPTION = "A name from racines models (models.yaml or the built-in list)."
-
-
-class DiffusionBase(Strict):
-    prompt: Optional[str] = Field(None, description="Default: the draft's prompt.")
-    negative_prompt: Optional[str] = Field(None, description="Default: the draft's negative_prompt.")
-    seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="Default: the draft's seed.")
-    steps: Optional[int] = Field(None, ge=1, le=500, description="Denoising steps; default: the kind's own.")
-    guidance: Optional[float] = Field(None, ge=0.0, le=50.0, description="Guidance scale; default: the kind's own.")
-    width: Optional[int] = Field(None, ge=16, le=8192, description="Generation width; default: the model's native "
-                                 "size at the film's aspect. The take is always resized to the film's size.")
-    height: Optional[int] = Field(None, ge=16, le=8192, description="Generation height (see width).")
-    lora: list[Lora] = Field(default_factory=list, description="LoRA adapters, applied in order.")
-    enhance_prompt: Optional[str] = Field(
-        None, pattern=MODEL_NAME_PATTERN, description="Name of a local language model that rewrites the prompt "
-        "before generation (off by default); the manifest keeps both prompts.")
-    precision: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="'auto': bfloat16 on a CUDA GPU, float32 on the CPU.")
-    memory: Memory = Field(default_factory=Memory)
-    max_sequence_length: Optional[int] = Field(
-        None, ge=1, le=1024, description="Text tokens the encoder reads; default: the pipeline's own.")
-
-
-class VideoBase(DiffusionBase):
-    num_frames: Optional[int] = Field(
-        None, ge=1, le=1025, description="Frames the model generates; default: enough to cover the shot at fps, "
-        "rounded to what the model accepts. They are retimed to the shot's duration at the film's rate.")
-    fps: Optional[int] = Field(None, ge=1, le=120, description="The model's native frame rate; default: its own.")
-
-
-class KeyframeSpec(DiffusionBase):
-    """A still made from the photograph by prompt: image-to-image (SD, SDXL, Flux) or instruction editing
-    (Flux Kontext), chosen by the model's pipeline class."""
-
-    model: str = Field("sdxl", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    strength: float = Field(0.6, ge=0.0, le=1.0, description="Image-to-image: how far from the photograph "
-                            "(0 keeps it, 1 ignores it). Instruction editing ignores it.")
-
-
-Target = Union[str, KeyframeSpec]
-TARGET_DESCRIPTION = ("The last frame: an image path relative to this shot file, or a mapping that makes it from "
-                      "the photograph by prompt (model, prompt, strength...). Default: the morph draft's target.")
-
-
-class SvdSettings(VideoBase):
-    """Stable Video Diffusion (SVD, SVD-XT): the photograph comes alive. No text prompt."""
-
-    kind: Literal["svd"]
-    model: str = Field("svd-xt", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    min_guidance: float = Field(1.0, ge=0.0, le=50.0, description="Guidance on the first frame (ramps to guidance).")
-    motion_bucket_id: int = Field(127, ge=0, le=1023, description="More motion when higher.")
-    noise_aug_strength: float = Field(0.02, ge=0.0, le=1.0, description="More motion, less likeness when higher.")
-
-
-class WanI2VSettings(VideoBase):
-    """Wan 2.1 / 2.2 image-to-video."""
-
-    kind: Literal["wan-i2v"]
-    model: str = Field("wan2.1-i2v-480p", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    guidance_2: Optional[float] = Field(None, ge=0.0, le=50.0, description="Wan 2.2 A14B: guidance of the "
-                                        "low-noise expert.")
-
-
-class WanFLF2VSettings(WanI2VSettings):
-    """Wan first+last frame: the photograph becomes the target over the clip."""
-
-    kind: Literal["wan-flf2v"]
-    model: str = Field("wan2.1-flf2v-720p", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    target: Optional[Target] = Field(None, description=TARGET_DESCRIPTION)
-
-
-class LtxSettings(VideoBase):
-    """LTX-Video keyframe conditioning (LTXConditionPipeline): the photograph on the first frame and, with a
-    target, the target on the last."""
-
-    kind: Literal["ltx"]
-    model: str = Field("ltx-video-0.9.5", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    target: Optional[Target] = Field(None, description=TARGET_DESCRIPTION)
-    decode_timestep: float = Field(0.05, ge=0.0, le=1.0)
-    image_cond_noise_scale: float = Field(0.025, ge=0.0, le=1.0)
-
-
-class CogVideoXSettings(VideoBase):
-    """CogVideoX image-to-video."""
-
-    kind: Literal["cogvideox"]
-    model: str = Field("cogvideox-5b-i2v", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
-    use_dynamic_cfg: bool = False
-
-
-class KeyframeSettings(KeyframeSpec):
-    """The floral counterpart made from the photograph by prompt, held as a still."""
-
-    kind: Literal["keyframe"]
-
-
-FinalSettings = Annotated[
-    Union[SvdSettings, WanI2VSettings, WanFLF2VSettings, LtxSettings, CogVideoXSettings, KeyframeSettings],
-    Field(discriminator="kind"),
-]
-DRAFT_KINDS = ("still", "kenburns", "morph", "credits")
-FINAL_KINDS = ("svd", "wan-i2v", "wan-flf2v", "ltx", "cogvideox", "keyframe")
-
-
-def models_of(settings: DiffusionBase) -> list[str]:
-    """Every model name a final: block uses: its own, a keyframe target's, the prompt enhancers'."""
-    parts = [settings]
-    if isinstance(getattr(settings, "target", None), KeyframeSpec):
-        parts.append(settings.target)
-    names = []
-    for part in parts:
-        names += [part.model] + ([part.enhance_prompt] if part.enhance_prompt else [])
-    return list(dict.fromkeys(names))
+def models_of(settings: KindSettings) -> list[str]:
+    """Every model name a block uses (see :meth:`KindSettings.model_names`)."""
+    return settings.model_names()
 
 
 class Dissolve(Strict):
@@ -342,20 +195,76 @@ class Trim(Strict):
     tail: int = 0
 
 
+FINAL_DESCRIPTION = "The diffusion generator used when the shot's profile is 'final' (see racines models)."
+
+
 class ShotFile(Strict):
     """``shots/<id>.yaml``: one shot, owned by one person, so files merge well in git."""
 
-    source: Source | None = Field(None, description="Required for every generator but 'credits'.")
+    source: Source | None = Field(None, description="Required for every generator that draws from a photograph.")
     duration: Duration
-    generator: GeneratorSettings
-    transition: Union[Literal["cut"], Dissolve] = Field(
+    # the installed kinds' settings, tagged by kind: see Kinds.shot_file
+    generator: GeneratorBase
+    transition: Literal["cut"] | Dissolve = Field(
         "cut", description="'cut', or {dissolve: N} frames/seconds into the next shot in the cut."
     )
     trim: Trim = Field(default_factory=Trim, description="Editorial trims written by racines conform.")
-    final: Optional[FinalSettings] = Field(
-        None, description="The diffusion generator used when the shot's profile is 'final' (see racines models).")
-    profile: Optional[Profile] = Field(None, description="This shot's profile; default: the film's.")
+    final: FinalBase | None = Field(None, description=FINAL_DESCRIPTION)
+    profile: Profile | None = Field(None, description="This shot's profile; default: the film's.")
     notes: str = ""
+
+
+# --- the installed kinds -------------------------------------------------------------------
+
+#: the entry-point group generators are installed under, racines' own included; each entry
+#: names a class whose ``settings`` attribute is its kind's settings model
+GENERATORS_GROUP = "racines.generators"
+SLOTS = {"generator": GeneratorBase, "final": FinalBase}
+
+
+@dataclass(frozen=True, eq=False)
+class Kinds:
+    """The generator kinds a shot file can name, by name: their settings models."""
+
+    settings: Mapping[str, type[KindSettings]]
+
+    def names(self, slot: str) -> list[str]:
+        """The kinds a ``generator:`` or ``final:`` block can name."""
+        return sorted(name for name, model in self.settings.items() if issubclass(model, SLOTS[slot]))
+
+    @cached_property
+    def shot_file(self) -> type[ShotFile]:
+        """The shot file's model for these kinds: each block a union tagged by ``kind``."""
+        without = [repr(name) for name, model in sorted(self.settings.items()) if not model.photograph]
+        source = "Required for every generator" + (f" but {', '.join(without)}." if without else ".")
+        fields: dict[str, Any] = {"source": (Source | None, Field(None, description=source))}
+        drafts, finals = ([self.settings[name] for name in self.names(slot)] for slot in SLOTS)
+        if drafts:
+            fields["generator"] = (_tagged(drafts), ...)
+        if finals:
+            fields["final"] = (_tagged(finals) | None, Field(None, description=FINAL_DESCRIPTION))
+        return create_model("ShotFile", __base__=ShotFile, __doc__=ShotFile.__doc__, **fields)
+
+
+def _tagged(models: list[type[KindSettings]]) -> Any:
+    return Annotated[Union[tuple(models)], Field(discriminator="kind")]  # noqa: UP007 - a union built at run time
+
+
+@lru_cache(maxsize=1)
+def installed_kinds() -> Kinds:
+    """The kinds of the generators installed (``GENERATORS_GROUP``): read through the entry
+    points alone, so that this layer imports no generator, and a generator another package
+    installs is named in shot files like racines' own."""
+    found = {}
+    for entry in entry_points(group=GENERATORS_GROUP):
+        model = getattr(entry.load(), "settings", None)
+        tag = model.model_fields.get("kind") if isinstance(model, type) and issubclass(model, KindSettings) else None
+        if tag is None or typing.get_args(tag.annotation) != (entry.name,) or not issubclass(model, tuple(SLOTS.values())):
+            raise TypeError(f"the generator '{entry.name}' ({entry.value}) needs a 'settings' attribute: a pydantic "
+                            f"model derived from GeneratorBase or FinalBase (racines.film.schema) whose field "
+                            f"'kind' is Literal['{entry.name}']")
+        found[entry.name] = model
+    return Kinds(found)
 
 
 # --- models.yaml ---------------------------------------------------------------------------
@@ -364,23 +273,23 @@ class ShotFile(Strict):
 class Native(Strict):
     """What a model was trained on: the defaults of the shots that use it."""
 
-    width: Optional[int] = Field(None, ge=16, le=8192)
-    height: Optional[int] = Field(None, ge=16, le=8192)
-    frames: Optional[int] = Field(None, ge=1, le=1025)
-    fps: Optional[int] = Field(None, ge=1, le=120)
+    width: int | None = Field(None, ge=16, le=8192)
+    height: int | None = Field(None, ge=16, le=8192)
+    frames: int | None = Field(None, ge=1, le=1025)
+    fps: int | None = Field(None, ge=1, le=120)
 
 
 class ModelEntry(Strict):
     """One model: a Hugging Face repo id at a revision (found in the local HF cache, never downloaded), or a
     folder inside the project. Weights must be safetensors; custom code is never run."""
 
-    repo: Optional[str] = Field(None, pattern=REPO_ID_PATTERN, description="Hugging Face repo id, e.g. "
+    repo: str | None = Field(None, pattern=REPO_ID_PATTERN, description="Hugging Face repo id, e.g. "
                                 "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers.")
-    revision: Optional[str] = Field(None, min_length=1, description="A commit hash (pinned) or a branch/tag, "
+    revision: str | None = Field(None, min_length=1, description="A commit hash (pinned) or a branch/tag, "
                                     "resolved offline through the HF cache; default: main.")
-    path: Optional[str] = Field(None, min_length=1, description="A pipeline folder relative to the project "
+    path: str | None = Field(None, min_length=1, description="A pipeline folder relative to the project "
                                 "(or inside the HF cache).")
-    variant: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="Weights variant, e.g. fp16.")
+    variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="Weights variant, e.g. fp16.")
     library: Literal["diffusers", "transformers"] = Field(
         "diffusers", description="'diffusers': a pipeline folder (model_index.json); 'transformers': a language "
         "model for enhance_prompt.")

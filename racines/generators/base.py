@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from racines.film.model import Film, Shot
+from racines.film.schema import KindSettings
+
+Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
+Fit = Literal["cover", "contain"]
 
 
 class Generator:
     """Turns a shot into exactly ``shot.frames`` RGB uint8 frames of the film's size.
 
     Frames are yielded one at a time so that a take streams to the encoder and a shot of
-    any length never sits whole in memory. ``derived`` carries data computed from other takes
-    (only the credits card uses it); it is part of the take's cache key.
+    any length never sits whole in memory. ``derived`` carries what :meth:`derive` made from
+    the other takes, for a generator that ``derives_from_takes``; it is part of the take's
+    cache key.
+
+    A generator is installed by an entry point in the ``racines.generators`` group, named after
+    its kind; its ``settings`` model is what a shot file's block of that kind holds.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
+    #: the settings model of this kind (``kind: Literal[name]``), on GeneratorBase for a shot's
+    #: generator: block or FinalBase for its final: block (racines.film.schema)
+    settings: ClassVar[type[KindSettings]]
+    #: True when the frames are made from the other takes of the cut (``derive``): such a shot is
+    #: made after them, and its take changes when theirs do
+    derives_from_takes: ClassVar[bool] = False
     #: the models this generator uses, for the manifest and the end credits
     models: ClassVar[tuple[str, ...]] = ()
     #: a frame's cost against a Ken Burns frame: the batch's estimate of a shot never timed
@@ -32,6 +46,11 @@ class Generator:
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         raise NotImplementedError
+
+    def derive(self, shot: Shot, manifests: list[dict]) -> object:
+        """For a generator that ``derives_from_takes``: what its frames need of the manifests of
+        the other takes the cut uses (consented shots only), as JSON data."""
+        raise NotImplementedError(f"{self.name} does not derive from other takes")
 
     def frames_with_handles(self, shot: Shot, film: Film, handles: int, derived: object = None) -> Iterator[np.ndarray]:
         """The shot with ``handles`` more frames at each end, for the editor to trim into.

@@ -10,14 +10,26 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from pydantic import Field
 
 from racines.film.model import Film, Shot
+from racines.film.schema import GeneratorBase
 from racines.generators.base import Generator
 from racines.media import fonts
 
+
+class CreditsSettings(GeneratorBase):
+    """The end credits card, built from the provenance of every shot in the cut."""
+
+    kind: Literal["credits"]
+    heading: str = "Racines"
+    extra_lines: list[str] = Field(default_factory=list, description="Lines added after the contributors.")
+
+    photograph: ClassVar[bool] = False
 
 
 def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str]) -> list[list[str]]:
@@ -45,7 +57,12 @@ def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str]) ->
 class CreditsGenerator(Generator):
     name = "credits"
     version = "2"
+    settings = CreditsSettings
+    derives_from_takes = True
     libraries = ("numpy", "pillow", "matplotlib")  # matplotlib ships the font
+
+    def derive(self, shot: Shot, manifests: list[dict]) -> list[list[str]]:
+        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines)
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         lines = derived if derived is not None else credit_lines([], shot.generator.heading, shot.generator.extra_lines)

@@ -15,19 +15,39 @@ photograph (0 to 1); ``zoom`` 2 shows half of it. The view never leaves the pict
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
-from racines.film.schema import Framing
-from racines.generators.base import Generator, ease, progress
+from racines.film.schema import GeneratorBase, Strict
+from racines.generators.base import Easing, Generator, ease, progress
+
+
+class Framing(Strict):
+    """A window on the photograph: centre in [0, 1] of the frame-filling crop, zoom >= 1."""
+
+    x: float = Field(0.5, ge=0.0, le=1.0)
+    y: float = Field(0.5, ge=0.0, le=1.0)
+    zoom: float = Field(1.0, ge=1.0, le=8.0)
+
+
+class KenBurnsSettings(GeneratorBase):
+    """Pan and zoom across the photograph, the documentary classic."""
+
+    kind: Literal["kenburns"]
+    start: Framing = Field(default_factory=Framing)
+    end: Framing = Field(default_factory=lambda: Framing(zoom=1.25))
+    easing: Easing = "ease-in-out"
 
 
 class KenBurnsGenerator(Generator):
     name = "kenburns"
     version = "1"
+    settings = KenBurnsSettings
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         return self.frames_with_handles(shot, film, 0, derived)

@@ -1,47 +1,45 @@
-"""Find generators by name through the ``racines.generators`` entry points.
-
-Third-party packages add generators by declaring an entry point in that group; the
-built-in ones are declared in racines' own pyproject.toml.
+"""The installed generators: the entry points of the ``racines.generators`` group, and nothing
+else. racines declares its own in pyproject.toml; another package adds a kind by declaring one,
+and shot files can then name it (its settings model joins the shot-file format).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
+from racines.film.schema import GENERATORS_GROUP, installed_kinds
 from racines.generators.base import Generator
-
-_BUILTIN = {
-    "still": "racines.generators.still:StillGenerator",
-    "kenburns": "racines.generators.kenburns:KenBurnsGenerator",
-    "morph": "racines.generators.morph:MorphGenerator",
-    "credits": "racines.generators.credits:CreditsGenerator",
-    "svd": "racines.generators.diffusion.svd:SvdGenerator",
-    "wan-i2v": "racines.generators.diffusion.wan:WanI2VGenerator",
-    "wan-flf2v": "racines.generators.diffusion.wan:WanFLF2VGenerator",
-    "ltx": "racines.generators.diffusion.ltx:LtxGenerator",
-    "cogvideox": "racines.generators.diffusion.cogvideox:CogVideoXGenerator",
-    "keyframe": "racines.generators.diffusion.keyframe:KeyframeGenerator",
-}
 
 
 @lru_cache(maxsize=1)
-def _targets() -> dict[str, str]:
-    targets = dict(_BUILTIN)  # so that a source checkout works without installed metadata
-    for entry in entry_points(group="racines.generators"):
-        targets[entry.name] = entry.value
-    return targets
+def _entries() -> dict[str, EntryPoint]:
+    return {entry.name: entry for entry in entry_points(group=GENERATORS_GROUP)}
 
 
 def available() -> list[str]:
-    return sorted(_targets())
+    return sorted(_entries())
+
+
+def generator_class(name: str) -> type[Generator]:
+    try:
+        entry = _entries()[name]
+    except KeyError:
+        raise KeyError(f"no generator named {name!r}; installed: {', '.join(available())}") from None
+    return entry.load()
 
 
 def get_generator(name: str) -> Generator:
-    try:
-        target = _targets()[name]
-    except KeyError:
-        raise KeyError(f"no generator named {name!r}; installed: {', '.join(available())}") from None
-    module_name, _, attribute = target.partition(":")
-    return getattr(import_module(module_name), attribute)()
+    return generator_class(name)()
+
+
+def derives_from_takes(kind: str) -> bool:
+    """Whether the kind's frames are made from the other takes of the cut (the end credits):
+    such a shot is made after them, from what its generator derives from their manifests."""
+    return generator_class(kind).derives_from_takes
+
+
+def shot_file_schema() -> dict:
+    """The JSON Schema of shot files: the generator: and final: blocks a union of the installed
+    kinds' settings, tagged by ``kind``."""
+    return installed_kinds().shot_file.model_json_schema()

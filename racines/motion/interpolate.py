@@ -29,8 +29,8 @@ import torch
 from racines.motion.flow import FlowEstimator, FlowSettings
 from racines.motion.warp import (
     backward_warp,
-    inside,
     grid_warp,
+    inside,
     inversion_residual,
     invert_displacement,
     pick_device,

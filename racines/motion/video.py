@@ -19,11 +19,11 @@ import ffmpeg
 import numpy as np
 import opentimelineio as otio
 
+from racines.core.atomic import atomic_path
 from racines.errors import RenderFailed, UsageError
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffprobe_exe, raw_input, read_frames
 from racines.motion.retime import as_rate, frame_count, retime
-from racines.core.atomic import atomic_path
 
 #: output containers and what goes in them
 CONTAINERS = {".mov": "ProRes 422 HQ", ".mp4": "H.264"}

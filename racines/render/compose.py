@@ -1,15 +1,14 @@
-"""Walk an OpenTimelineIO track frame by frame, as raw 10-bit 4:2:2 video.
+"""The frames of pieces (racines.render.pieces), as raw 10-bit 4:2:2 video.
 
-Frames are read piece by piece (racines.render.pieces): one decoder at a time (both sides
-of a dissolve in one), so memory does not grow with the length of the film.
-Cuts pass decoded frames through untouched; dissolves blend the two sides in integer arithmetic, the weight of the incoming shot rising by
-1/(N+1) per frame so that neither side appears pure inside the dissolve.
+Frames are read piece by piece: one decoder at a time (both sides of a dissolve in one), so
+memory does not grow with the length of the film. Cuts pass decoded frames through
+untouched; dissolves blend the two sides in integer arithmetic, the weight of the incoming
+shot rising by 1/(N+1) per frame so that neither side appears pure inside the dissolve.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,64 +18,13 @@ import opentimelineio as otio
 
 from racines.errors import RenderFailed
 from racines.media.ffmpeg import read_frames
+from racines.render.pieces import Piece, cut_into_pieces
 
 PIX_FMT = "yuv422p10le"
 
 
-@dataclass(frozen=True)
-class ClipSpan:
-    """A clip and the frames of its media that the track shows, dissolves included."""
-
-    clip: otio.schema.Clip
-    media: Path
-    read_start: int        # first media frame needed (inside the incoming dissolve)
-    read_count: int        # media frames needed, both dissolves included
-    solo: int              # frames shown without a dissolve
-    into_next: int         # frames of the dissolve into the next clip (0 for a cut)
-    record_in: int         # first frame of the clip's own part of the record, cut point to cut point
-    record_out: int
-    rate: Fraction         # frames per second of the media (the clip's source range)
-
-
-def spans(track: otio.schema.Track, media_base: Path) -> list[ClipSpan]:
-    items = list(track)
-    result = []
-    for index, item in enumerate(items):
-        if isinstance(item, otio.schema.Gap):
-            raise RenderFailed("the timeline has a gap; racines renders only contiguous cuts")
-        if not isinstance(item, otio.schema.Clip):
-            continue
-        before = items[index - 1] if index > 0 and isinstance(items[index - 1], otio.schema.Transition) else None
-        after = items[index + 1] if index + 1 < len(items) and isinstance(items[index + 1], otio.schema.Transition) else None
-        pre_in = _frames(before.in_offset) if before else 0
-        pre_out = _frames(before.out_offset) if before else 0
-        post_in = _frames(after.in_offset) if after else 0
-        post_out = _frames(after.out_offset) if after else 0
-        source = item.source_range
-        start, duration = _frames(source.start_time), _frames(source.duration)
-        record = item.range_in_parent()
-        result.append(ClipSpan(
-            clip=item,
-            media=(media_base / item.media_reference.target_url).resolve(),
-            read_start=start - pre_in,
-            read_count=pre_in + duration + post_out,
-            solo=duration - pre_out - post_in,
-            into_next=post_in + post_out,
-            record_in=_frames(record.start_time),
-            record_out=_frames(record.end_time_exclusive()),
-            rate=Fraction(source.start_time.rate).limit_denominator(1001),
-        ))
-    return result
-
-
-def _frames(time: otio.opentime.RationalTime) -> int:
-    return round(time.value)
-
-
 def track_frames(track: otio.schema.Track, media_base: Path, width: int, height: int) -> Iterator[np.ndarray]:
     """Yield every frame of the track as a flat uint16 array (Y, then Cb, then Cr planes)."""
-    from racines.render.pieces import cut_into_pieces, piece_frames
-
     for piece in cut_into_pieces(track, media_base):
         yield from piece_frames(piece, width, height)
 
@@ -126,3 +74,53 @@ def _exactly(raw: Iterator[bytes], count: int, clip_name: str, media: Path) -> I
         raw.close()
     if delivered != count:
         raise short_media(clip_name, media, delivered, count)
+
+
+def piece_frames(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
+    """The piece's frames as flat uint16 yuv422p10le arrays; a dissolve blends its two layers
+    with the incoming weight rising by 1/(N+1) per frame, in exact integer arithmetic."""
+    if len(piece.layers) == 1:
+        layer = piece.layers[0]
+        yield from open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
+                               layer.rate)
+        return
+    steps = piece.frames + 1
+    luma = width * height
+    # the stacked frame holds each plane of the outgoing layer above the same plane of the incoming one
+    planes = ((0, luma), (2 * luma, luma // 2), (3 * luma, luma // 2))
+    for step, stacked in enumerate(_stacked_layers(piece, width, height), start=1):
+        frame = np.empty(2 * luma, dtype=np.uint16)
+        done = 0
+        for start, size in planes:
+            outgoing, incoming = stacked[start:start + size], stacked[start + size:start + 2 * size]
+            frame[done:done + size] = (outgoing.astype(np.uint32) * (steps - step)
+                                       + incoming.astype(np.uint32) * step + steps // 2) // steps
+            done += size
+        yield frame
+
+
+def _stacked_layers(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
+    """Both layers of a dissolve decoded by one ffmpeg, each frame of the outgoing one above
+    the same frame of the incoming one (one process and one pipe rather than a reader per
+    layer). Each layer is seeked as open_reader seeks it and numbered from 0, so that the
+    stack pairs frames by position; ``shortest`` ends it with the shorter side."""
+    sides = [numbered_video(layer.media, layer.first_frame, layer.clip_name, layer.rate, piece.layers[0].rate)
+             for layer in piece.layers]
+    stream = (ffmpeg.filter(sides, "vstack", inputs=2, shortest=1)
+              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough",
+                      **{"frames:v": piece.frames}))
+    names = " and ".join(layer.media.name for layer in piece.layers)
+    delivered = 0
+    raw = read_frames(stream, width, 2 * height, PIX_FMT, f"reading {names}")
+    try:
+        for chunk in raw:
+            yield np.frombuffer(chunk, dtype=np.uint16)
+            delivered += 1
+    finally:
+        raw.close()  # a consumer that stops early stops ffmpeg now, not when collected
+    if delivered != piece.frames:
+        for layer in piece.layers:  # which side is short: each read alone, on this error path only
+            for _ in open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
+                                 layer.rate):
+                pass
+        raise short_media(piece.layers[0].clip_name, piece.layers[0].media, delivered, piece.frames)

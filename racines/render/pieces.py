@@ -3,24 +3,35 @@
 A piece depends only on the media frames it shows, so it can be encoded once, kept, and
 joined to the others by stream copy (ProRes is intra-only, so the join is frame-exact).
 Changing one shot then re-encodes only its own pieces and the dissolves that touch it.
+Pure: the timeline is read, no file is.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-from collections.abc import Iterator
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
-import numpy as np
 import opentimelineio as otio
 
-from racines.media.ffmpeg import read_frames
-from racines.render.compose import PIX_FMT, ClipSpan, numbered_video, open_reader, short_media, spans
+from racines.edit.timeline import record_ranges, shot_of
+from racines.errors import RenderFailed
+
+
+@dataclass(frozen=True)
+class ClipSpan:
+    """A clip and the frames of its media that the track shows, dissolves included."""
+
+    clip: otio.schema.Clip
+    media: Path
+    read_start: int        # first media frame needed (inside the incoming dissolve)
+    read_count: int        # media frames needed, both dissolves included
+    solo: int              # frames shown without a dissolve
+    into_next: int         # frames of the dissolve into the next clip (0 for a cut)
+    record_in: int         # first frame of the clip's own part of the record, cut point to cut point
+    record_out: int
+    rate: Fraction         # frames per second of the media (the clip's source range)
 
 
 @dataclass(frozen=True)
@@ -38,24 +49,52 @@ class Piece:
     layers: tuple[Layer, ...]         # one for a solo stretch, two (outgoing, incoming) for a dissolve
     labels: tuple[tuple[str, int, int], ...]  # burn-in text and the piece frames it covers (first, last)
 
-    @functools.cached_property
-    def identity(self) -> dict:
-        """What the piece's pixels depend on: media identity (immutable takes) and frame ranges.
-        Read once per piece: a film of a hundred shots asks for it for every key and state."""
-        return {"frames": self.frames, "layers": [[_media_stamp(l.media), l.first_frame] for l in self.layers]}
+
+def media_of(clip: otio.schema.Clip, media_base: Path) -> Path:
+    """The clip's media, its path normalised without asking the file system: a link on the way
+    is kept as a link, so that paths stay inside the project that holds them."""
+    return Path(os.path.normpath(media_base / clip.media_reference.target_url))
 
 
-def _media_stamp(path: Path) -> list:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return [str(path), None, None]
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+def spans(track: otio.schema.Track, media_base: Path) -> list[ClipSpan]:
+    items = list(track)
+    records = record_ranges(track)
+    result = []
+    for index, item in enumerate(items):
+        if isinstance(item, otio.schema.Gap):
+            raise RenderFailed("the timeline has a gap; racines renders only contiguous cuts")
+        if not isinstance(item, otio.schema.Clip):
+            continue
+        before = items[index - 1] if index > 0 and isinstance(items[index - 1], otio.schema.Transition) else None
+        after = items[index + 1] if index + 1 < len(items) and isinstance(items[index + 1], otio.schema.Transition) else None
+        pre_in = _frames(before.in_offset) if before else 0
+        pre_out = _frames(before.out_offset) if before else 0
+        post_in = _frames(after.in_offset) if after else 0
+        post_out = _frames(after.out_offset) if after else 0
+        source = item.source_range
+        start, duration = _frames(source.start_time), _frames(source.duration)
+        record_in, record_out = records[shot_of(item)]
+        result.append(ClipSpan(
+            clip=item,
+            media=media_of(item, media_base),
+            read_start=start - pre_in,
+            read_count=pre_in + duration + post_out,
+            solo=duration - pre_out - post_in,
+            into_next=post_in + post_out,
+            record_in=record_in,
+            record_out=record_out,
+            rate=Fraction(source.start_time.rate).limit_denominator(1001),
+        ))
+    return result
+
+
+def _frames(time: otio.opentime.RationalTime) -> int:
+    return round(time.value)
 
 
 def _label(span: ClipSpan) -> str:
     meta = span.clip.metadata.get("racines", {})
-    return f"{meta.get('shot', span.clip.name)}  {meta.get('take', '')}".strip()
+    return f"{shot_of(span.clip)}  {meta.get('take', '')}".strip()
 
 
 def cut_into_pieces(track: otio.schema.Track, media_base: Path) -> list[Piece]:
@@ -87,58 +126,3 @@ def _labels(spans_near: list[ClipSpan], record_in: int, frames: int) -> tuple[tu
         if first <= last:
             labels.append((_label(span), first - record_in, last - record_in))
     return tuple(labels)
-
-
-def piece_frames(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
-    """The piece's frames as flat uint16 yuv422p10le arrays; a dissolve blends its two layers
-    with the incoming weight rising by 1/(N+1) per frame, in exact integer arithmetic."""
-    if len(piece.layers) == 1:
-        layer = piece.layers[0]
-        yield from open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
-                               layer.rate)
-        return
-    steps = piece.frames + 1
-    luma = width * height
-    # the stacked frame holds each plane of the outgoing layer above the same plane of the incoming one
-    planes = ((0, luma), (2 * luma, luma // 2), (3 * luma, luma // 2))
-    for step, stacked in enumerate(_stacked_layers(piece, width, height), start=1):
-        frame = np.empty(2 * luma, dtype=np.uint16)
-        done = 0
-        for start, size in planes:
-            outgoing, incoming = stacked[start:start + size], stacked[start + size:start + 2 * size]
-            frame[done:done + size] = (outgoing.astype(np.uint32) * (steps - step)
-                                       + incoming.astype(np.uint32) * step + steps // 2) // steps
-            done += size
-        yield frame
-
-
-def _stacked_layers(piece: Piece, width: int, height: int) -> Iterator[np.ndarray]:
-    """Both layers of a dissolve decoded by one ffmpeg, each frame of the outgoing one above
-    the same frame of the incoming one (one process and one pipe rather than a reader per
-    layer). Each layer is seeked as open_reader seeks it and numbered from 0, so that the
-    stack pairs frames by position; ``shortest`` ends it with the shorter side."""
-    sides = [numbered_video(layer.media, layer.first_frame, layer.clip_name, layer.rate, piece.layers[0].rate)
-             for layer in piece.layers]
-    stream = (ffmpeg.filter(sides, "vstack", inputs=2, shortest=1)
-              .output("pipe:", format="rawvideo", pix_fmt=PIX_FMT, fps_mode="passthrough",
-                      **{"frames:v": piece.frames}))
-    names = " and ".join(layer.media.name for layer in piece.layers)
-    delivered = 0
-    raw = read_frames(stream, width, 2 * height, PIX_FMT, f"reading {names}")
-    try:
-        for chunk in raw:
-            yield np.frombuffer(chunk, dtype=np.uint16)
-            delivered += 1
-    finally:
-        raw.close()  # a consumer that stops early stops ffmpeg now, not when collected
-    if delivered != piece.frames:
-        for layer in piece.layers:  # which side is short: each read alone, on this error path only
-            for _ in open_reader(layer.media, layer.first_frame, piece.frames, layer.clip_name, width, height,
-                                 layer.rate):
-                pass
-        raise short_media(piece.layers[0].clip_name, piece.layers[0].media, delivered, piece.frames)
-
-
-def piece_key(piece: Piece, *extra: object) -> str:
-    canonical = json.dumps([piece.identity, *extra], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -16,9 +16,9 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from racines.core.atomic import write_json
 from racines.film.model import Film, Shot
 from racines.film.schema import pixel_settings
-from racines.core.atomic import write_json
 
 #: bump when the take's media format changes, so that every take is made again
 MEDIA_FORMAT = "1"

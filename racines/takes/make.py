@@ -15,13 +15,14 @@ import ffmpeg
 import numpy as np
 
 from racines import __version__
+from racines.core.identity import machine
 from racines.errors import RenderFailed
 from racines.film.model import Film, Shot
 from racines.generators import get_generator
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffmpeg_version, raw_input
 from racines.takes.cache import HashCache, key_inputs, key_of
-from racines.core.identity import machine
+from racines.takes.manifest import SCHEMA_VERSION, TakeManifest
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, sample_indices, shrink
 from racines.takes.store import Take, TakeStore, reel_for
 
@@ -31,8 +32,17 @@ THUMBNAIL_NAME = "thumbnail.jpg"
 CONTACT_NAME = "contact.jpg"
 
 
+def take_timecode(film: Film) -> str:
+    """Where the take's timecode track starts: drop-frame when the film's timecode is, so that
+    the EDL's drop-frame source timecodes name frames the NLE finds in the media."""
+    return "00:00:00;00" if film.drop_frame else TAKE_TIMECODE
+
+
 def take_inputs(shot: Shot, film: Film, hashes: HashCache, derived: object = None) -> dict[str, object]:
-    return key_inputs(shot, film, get_generator(shot.kind), hashes, derived)
+    inputs = key_inputs(shot, film, get_generator(shot.kind), hashes, derived)
+    if film.drop_frame:  # the timecode track is part of the media; non-drop-frame keys stay as they were
+        inputs["timecode"] = take_timecode(film)
+    return inputs
 
 
 def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None = None,
@@ -50,7 +60,7 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         return cached, False
     generator = get_generator(shot.kind)
 
-    def fill(staging: Path, take_version: str) -> dict:
+    def fill(staging: Path, take_version: str) -> TakeManifest:
         reel = reel_for(shot.id, take_version, key)
         media_name = f"{shot.id}_{take_version}.mov"
         started = time.perf_counter()
@@ -58,7 +68,7 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         stream = raw_input(film.width, film.height, film.rate_text)
         lossless = stream.output(str(staging / LOSSLESS_NAME), **presets.lossless_rgb())
         editorial = presets.to_bt709(stream, "yuv422p10le").output(
-            str(staging / media_name), movflags="+use_metadata_tags", **presets.prores_hq(TAKE_TIMECODE, reel))
+            str(staging / media_name), movflags="+use_metadata_tags", **presets.prores_hq(take_timecode(film), reel))
         count, total = 0, shot.frames + 2 * film.handles
         wanted = {film.handles + i for i in sample_indices(shot.frames)}
         samples = []
@@ -79,11 +89,10 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
                                f"the shot file asks for {shot.frames} and {film.handles} of handle at each end")
         samples[len(samples) // 2][1].save(staging / THUMBNAIL_NAME, quality=88)
         contact_strip(samples).save(staging / CONTACT_NAME, quality=88)
-        manifest["timings"] = {"generate_and_encode_s": round(time.perf_counter() - started, 3)}
-        generation = generator.provenance()
-        if generation:
-            manifest["generation"] = generation  # device, precision, prompts as written and enhanced...
-        return manifest
+        # device, precision, prompts as written and enhanced...: known once the frames are drawn
+        return manifest.model_copy(update={
+            "timings": {"generate_and_encode_s": round(time.perf_counter() - started, 3)},
+            "generation": generator.provenance()})
 
     try:
         take = store.create(shot.id, fill)
@@ -94,9 +103,10 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
     return take, True
 
 
-def embedded_provenance(manifest: dict) -> dict[str, str]:
+def embedded_provenance(take: TakeManifest) -> dict[str, str]:
     """Tags for the take's media. The whole provenance also goes in the standard ``comment``
     tag, which a plain remux keeps; the ``racines_*`` keys need ``-movflags use_metadata_tags``."""
+    manifest = take.to_json()
     provenance = {k: manifest[k] for k in ("shot", "take", "cache_key", "source", "generator", "software",
                                            "machine", "created", "film", "profile")}
     tags = {"title": f"{manifest['shot']} {manifest['take']}", "racines_shot": manifest["shot"],
@@ -108,15 +118,15 @@ def embedded_provenance(manifest: dict) -> dict[str, str]:
     return tags
 
 
-def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name) -> dict:
+def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name) -> TakeManifest:
     models = generator.models_for(shot, film)
     source = None
     if shot.source:
         source = {"photo": shot.source.relpath, "sha256": inputs["photo"],
                   "contributor": shot.source.contributor, "consent": shot.source.consent,
                   "credit": shot.source.credit}
-    return {
-        "schema": "racines.take/1",
+    return TakeManifest.model_validate({
+        "schema_version": SCHEMA_VERSION,
         "shot": shot.id,
         "take": take_version,
         "shot_file": shot.file,
@@ -135,11 +145,11 @@ def _manifest(film, shot, generator, inputs, key, take_version, reel, media_name
                       "description": generator.describe(models), "settings": shot.generator.model_dump(mode="json")},
         "media": {"editorial": media_name, "lossless": LOSSLESS_NAME, "reel": reel,
                   "thumbnail": THUMBNAIL_NAME, "contact_sheet": CONTACT_NAME,
-                  "timecode_start": TAKE_TIMECODE,
+                  "timecode_start": take_timecode(film),
                   "codec": f"prores_ks HQ qscale {presets.PRORES_QSCALE} yuv422p10le bt709"},
         "software": _software(),
         "machine": machine(),
-    }
+    })
 
 
 def _software() -> dict:

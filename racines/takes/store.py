@@ -1,7 +1,8 @@
 """The take store: ``renders/takes/<shot>/vNNN/`` folders that are complete or absent.
 
 A take folder holds the lossless frames (``frames.mkv``, Ut Video), the editorial media
-(``<shot>_vNNN.mov``, ProRes 422 HQ with timecode and reel) and ``manifest.json``.
+(``<shot>_vNNN.mov``, ProRes 422 HQ with timecode and reel) and ``manifest.json``
+(:mod:`racines.takes.manifest`).
 It is assembled in a hidden staging folder and renamed into place in one step, so a
 killed process never leaves a half-written take behind a version number.
 """
@@ -16,9 +17,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from racines.core.atomic import staging_dir, sweep_partials, write_json
+from racines.takes.manifest import TakeManifest
 
 TAKES_DIR = Path("renders") / "takes"
 VERSION = re.compile(r"^v(\d{3,})$")
@@ -30,27 +33,36 @@ class Take:
     shot_id: str
     version: str
     folder: Path
-    manifest: dict
+    info: TakeManifest  # given a mapping, validated into one
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.info, TakeManifest):
+            object.__setattr__(self, "info", TakeManifest.read(self.info, self.shot_id, self.version))
+
+    @cached_property
+    def manifest(self) -> dict:
+        """The manifest as JSON, for readers that want a mapping; ``info`` is its typed form."""
+        return self.info.to_json()
 
     @property
     def media(self) -> Path:
-        return self.folder / self.manifest["media"]["editorial"]
+        return self.folder / self.info.media.editorial
 
     @property
     def lossless(self) -> Path:
-        return self.folder / self.manifest["media"]["lossless"]
+        return self.folder / self.info.media.lossless
 
     @property
     def reel(self) -> str:
-        return self.manifest["media"]["reel"]
+        return self.info.media.reel
 
     @property
     def frames(self) -> int:
-        return self.manifest["frames"]
+        return self.info.frames
 
     @property
     def cache_key(self) -> str:
-        return self.manifest["cache_key"]
+        return self.info.cache_key
 
 
 def reel_for(shot_id: str, version: str, cache_key: str) -> str:
@@ -59,18 +71,13 @@ def reel_for(shot_id: str, version: str, cache_key: str) -> str:
     return "R" + base64.b32encode(digest).decode()[:7]
 
 
-REQUIRED = ("cache_key", "frames", "media")
-
-
-def _read_manifest(folder: Path) -> dict | None:
+def _read_manifest(folder: Path, shot_id: str) -> TakeManifest | None:
     """The take's manifest, or None for a folder that is not a usable take (left untouched)."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return TakeManifest.read(json.loads((folder / "manifest.json").read_text(encoding="utf-8")),
+                                 shot_id, folder.name)
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
-    if not isinstance(manifest, dict) or any(key not in manifest for key in REQUIRED):
-        return None
-    return manifest
 
 
 class TakeStore:
@@ -90,7 +97,7 @@ class TakeStore:
         folder = self.shot_folder(shot_id)
         entries = [entry for entry in folder.iterdir() if VERSION.match(entry.name)] if folder.is_dir() else []
         for entry in sorted(entries, key=lambda entry: int(entry.name[1:]), reverse=True):
-            manifest = _read_manifest(entry)
+            manifest = _read_manifest(entry, shot_id)
             if manifest is not None:
                 yield Take(shot_id, entry.name, entry, manifest)
 
@@ -120,7 +127,7 @@ class TakeStore:
         except (OSError, ValueError):
             return None
 
-    def create(self, shot_id: str, fill: Callable[[Path, str], dict]) -> Take:
+    def create(self, shot_id: str, fill: Callable[[Path, str], TakeManifest]) -> Take:
         """Build a new take: ``fill(staging_folder, version)`` writes the media and returns the manifest."""
         folder = self.shot_folder(shot_id)
         sweep_partials(folder)
@@ -128,7 +135,7 @@ class TakeStore:
         with staging_dir(folder, version) as staging:
             manifest = fill(staging, version)
             (staging / "manifest.json").write_text(
-                json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+                json.dumps(manifest.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
             final = folder / version
             os.rename(staging, final)  # atomic; fails rather than overwrite a take made meanwhile
         return Take(shot_id, version, final, manifest)

@@ -1,8 +1,9 @@
 """What every diffusion generator shares: shape rules, the generation plan, model resolution,
 the cache-key inputs, and the path from a pipeline's float frames to the take's frames.
 
-A generator module (svd.py, wan.py...) declares its family's rules and defaults and turns a
-plan into the pipeline's call arguments; everything else happens here, the same way for all:
+A generator module (svd.py, wan.py...) declares its settings model, its family's rules and
+defaults, and turns a plan into the pipeline's call arguments; everything else happens here,
+the same way for all:
 
     plan (size, frames, fps) -> check_inputs -> resolve and check the model -> load (cached)
       -> call with a CPU-seeded generator, retried once in a lower-memory mode after an OOM
@@ -24,8 +25,9 @@ from PIL import Image
 from racines.errors import ModelUnavailable, RacinesError, RenderFailed
 from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
-from racines.film.schema import DiffusionBase, KeyframeSpec, Native, models_of
+from racines.film.schema import Native, models_of
 from racines.generators.base import Generator
+from racines.generators.diffusion.settings import DiffusionBase
 from racines.generators.diffusion.timing import conform, speed_of, to_uint8
 from racines.models.resolve import (
     ModelMissing,
@@ -93,20 +95,6 @@ def default_size(film: Film, native: Native, multiple: int, keep_native: bool = 
 def photograph(shot: Shot, width: int, height: int) -> Image.Image:
     """The archive photograph, cropped to fill the generation size."""
     return Image.fromarray(fit(load_rgb(shot.source.path), width, height, "cover"))
-
-
-def last_frame(settings, plan: Plan, shot: Shot, film: Film, report: dict) -> Image.Image | None:
-    """The target as the clip's last frame: the shot's target image, or a keyframe made from the
-    photograph by prompt (its own pipeline runs first, at this clip's size)."""
-    target = getattr(settings, "target", None)
-    if target is None:
-        return None
-    if isinstance(target, KeyframeSpec):
-        from racines.generators.diffusion.keyframe import make_keyframe
-
-        image, report["keyframe"] = make_keyframe(target, shot, film, plan.width, plan.height)
-        return image
-    return Image.fromarray(fit(load_rgb(shot.assets["target"]), plan.width, plan.height, "cover"))
 
 
 def _located(prefix: tuple, rejected: list[Rejected]) -> list[tuple[tuple, str, Any, str]]:
@@ -243,17 +231,16 @@ class DiffusionGenerator(Generator):
                 found += _located(loc[:-1], generator.model_rejections(model, generator.plan(part, shot, film)))
         return found
 
+    def runs(self, settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
+        """The pipelines a final: block runs: (location, generator, its settings). This one; a kind
+        that makes its target by prompt adds the keyframe's (keyframe.keyframe_runs)."""
+        return [(("final",), self, settings)]
+
     def _uses(self, settings) -> list[tuple[tuple, str, str, DiffusionGenerator | None, DiffusionBase]]:
         """Every model the block uses: (location, name, library, the generator that runs it, its settings).
         The block's own, a keyframe target's, and the prompt enhancers (run by no generator)."""
-        parts = [(("final",), self, settings)]
-        target = getattr(settings, "target", None)
-        if isinstance(target, KeyframeSpec):
-            from racines.generators.diffusion.keyframe import KeyframeGenerator
-
-            parts.append((("final", "target"), KeyframeGenerator(), target))
         uses = []
-        for prefix, generator, part in parts:
+        for prefix, generator, part in self.runs(settings):
             uses.append(((*prefix, "model"), part.model, "diffusers", generator, part))
             if part.enhance_prompt:
                 uses.append(((*prefix, "enhance_prompt"), part.enhance_prompt, "transformers", None, part))

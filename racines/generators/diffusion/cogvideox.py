@@ -24,14 +24,27 @@ A checkpoint with learned positional embeddings (CogVideoX-5b-I2V) renders only 
 from __future__ import annotations
 
 import json
+from typing import Literal
 
-from racines.film.schema import Native
+from pydantic import Field
+
+from racines.film.schema import MODEL_NAME_PATTERN, Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, VideoBase
+
+
+class CogVideoXSettings(VideoBase):
+    """CogVideoX image-to-video."""
+
+    kind: Literal["cogvideox"]
+    model: str = Field("cogvideox-5b-i2v", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    use_dynamic_cfg: bool = False
 
 
 class CogVideoXGenerator(DiffusionGenerator):
     name = "cogvideox"
     version = "1"
+    settings = CogVideoXSettings
     accepts = ("CogVideoXImageToVideoPipeline",)
     native = Native(width=720, height=480, frames=49, fps=8)
     multiple = 16

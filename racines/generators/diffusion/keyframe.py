@@ -30,13 +30,16 @@ so ``steps * strength`` must reach 1.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from PIL import Image
 
-from racines.film.images import fit
+from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
 from racines.film.schema import Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.settings import KeyframeSpec
 from racines.generators.diffusion.timing import to_uint8
 
 #: model_index.json class -> the pipeline that makes a keyframe from a photograph with its weights
@@ -57,9 +60,16 @@ DEFAULTS = {  # steps, guidance
 }
 
 
+class KeyframeSettings(KeyframeSpec):
+    """The floral counterpart made from the photograph by prompt, held as a still."""
+
+    kind: Literal["keyframe"]
+
+
 class KeyframeGenerator(DiffusionGenerator):
     name = "keyframe"
     version = "1"
+    settings = KeyframeSettings
     accepts = tuple(FAMILIES)
     native = Native(width=1024, height=1024, frames=1, fps=1)
     multiple = 16
@@ -116,3 +126,22 @@ def make_keyframe(spec, shot: Shot, film: Film, width: int, height: int) -> tupl
     if still.shape[:2] != (height, width):
         still = fit(still, width, height, "cover")
     return Image.fromarray(still), generator.provenance()
+
+
+def keyframe_runs(settings) -> list[tuple[tuple, DiffusionGenerator, KeyframeSpec]]:
+    """A clip's target made by prompt, as a run of the keyframe generator: (location, generator,
+    settings), for the clip's :meth:`DiffusionGenerator.runs`."""
+    target = getattr(settings, "target", None)
+    return [(("final", "target"), KeyframeGenerator(), target)] if isinstance(target, KeyframeSpec) else []
+
+
+def last_frame(settings, plan: Plan, shot: Shot, film: Film, report: dict) -> Image.Image | None:
+    """The target as the clip's last frame: the shot's target image, or a keyframe made from the
+    photograph by prompt (its own pipeline runs first, at this clip's size)."""
+    target = getattr(settings, "target", None)
+    if target is None:
+        return None
+    if isinstance(target, KeyframeSpec):
+        image, report["keyframe"] = make_keyframe(target, shot, film, plan.width, plan.height)
+        return image
+    return Image.fromarray(fit(load_rgb(shot.assets["target"]), plan.width, plan.height, "cover"))

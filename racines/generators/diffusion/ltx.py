@@ -23,13 +23,34 @@ that resemble each other: a target far from the photograph may cut rather than f
 
 from __future__ import annotations
 
-from racines.film.schema import Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, last_frame, photograph
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, Native
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, photograph
+from racines.generators.diffusion.keyframe import keyframe_runs, last_frame
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, Target, VideoBase
+
+
+class LtxSettings(VideoBase):
+    """LTX-Video keyframe conditioning (LTXConditionPipeline): the photograph on the first frame and, with a
+    target, the target on the last."""
+
+    kind: Literal["ltx"]
+    model: str = Field("ltx-video-0.9.5", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    target: Target | None = Field(None, description=TARGET_DESCRIPTION)
+    decode_timestep: float = Field(0.05, ge=0.0, le=1.0)
+    image_cond_noise_scale: float = Field(0.025, ge=0.0, le=1.0)
+
+    images: ClassVar[tuple[str, ...]] = ("target",)
+    inherits: ClassVar[tuple[str, ...]] = (*FinalBase.inherits, "target")
 
 
 class LtxGenerator(DiffusionGenerator):
     name = "ltx"
     version = "1"
+    settings = LtxSettings
     accepts = ("LTXConditionPipeline", "LTXPipeline", "LTXImageToVideoPipeline")  # the same components
     native = Native(width=768, height=512, frames=161, fps=24)
     multiple = 32
@@ -42,6 +63,9 @@ class LtxGenerator(DiffusionGenerator):
 
     def valid_frames(self, count: int) -> bool:
         return count % 8 == 1
+
+    def runs(self, settings):
+        return super().runs(settings) + keyframe_runs(settings)
 
     def prepare(self, settings, plan: Plan, shot, film) -> dict:
         return {"image": photograph(shot, plan.width, plan.height),

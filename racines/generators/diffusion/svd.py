@@ -27,16 +27,31 @@ out of memory decodes one frame at a time with the UNet's forward chunking on.
 from __future__ import annotations
 
 import json
+from typing import Literal
 
-from racines.film.schema import Native
+from pydantic import Field
+
+from racines.film.schema import MODEL_NAME_PATTERN, Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, nearest_multiples
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, VideoBase
 
 FRAMES = (14, 25)
+
+
+class SvdSettings(VideoBase):
+    """Stable Video Diffusion (SVD, SVD-XT): the photograph comes alive. No text prompt."""
+
+    kind: Literal["svd"]
+    model: str = Field("svd-xt", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    min_guidance: float = Field(1.0, ge=0.0, le=50.0, description="Guidance on the first frame (ramps to guidance).")
+    motion_bucket_id: int = Field(127, ge=0, le=1023, description="More motion when higher.")
+    noise_aug_strength: float = Field(0.02, ge=0.0, le=1.0, description="More motion, less likeness when higher.")
 
 
 class SvdGenerator(DiffusionGenerator):
     name = "svd"
     version = "1"
+    settings = SvdSettings
     accepts = ("StableVideoDiffusionPipeline",)
     native = Native(width=1024, height=576, frames=25, fps=7)
     multiple = 8            # the pipeline's own rule; the checkpoint's UNet adds its own (64 for SVD)

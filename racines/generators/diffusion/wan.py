@@ -27,13 +27,40 @@ The prompt encoder needs ``ftfy``. ``guidance_2`` is the second expert's guidanc
 
 from __future__ import annotations
 
-from racines.film.schema import Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, last_frame, photograph
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, Native
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, photograph
+from racines.generators.diffusion.keyframe import keyframe_runs, last_frame
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, Target, VideoBase
+
+
+class WanI2VSettings(VideoBase):
+    """Wan 2.1 / 2.2 image-to-video."""
+
+    kind: Literal["wan-i2v"]
+    model: str = Field("wan2.1-i2v-480p", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    guidance_2: float | None = Field(None, ge=0.0, le=50.0, description="Wan 2.2 A14B: guidance of the "
+                                        "low-noise expert.")
+
+
+class WanFLF2VSettings(WanI2VSettings):
+    """Wan first+last frame: the photograph becomes the target over the clip."""
+
+    kind: Literal["wan-flf2v"]
+    model: str = Field("wan2.1-flf2v-720p", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    target: Target | None = Field(None, description=TARGET_DESCRIPTION)
+
+    images: ClassVar[tuple[str, ...]] = ("target",)
+    inherits: ClassVar[tuple[str, ...]] = (*FinalBase.inherits, "target")
 
 
 class WanI2VGenerator(DiffusionGenerator):
     name = "wan-i2v"
     version = "1"
+    settings = WanI2VSettings
     accepts = ("WanImageToVideoPipeline", "WanPipeline")  # TI2V-5B's folder says WanPipeline
     native = Native(width=832, height=480, frames=81, fps=16)
     multiple = 16
@@ -68,6 +95,7 @@ class WanI2VGenerator(DiffusionGenerator):
 class WanFLF2VGenerator(WanI2VGenerator):
     name = "wan-flf2v"
     version = "1"
+    settings = WanFLF2VSettings
     native = Native(width=1280, height=720, frames=81, fps=16)
 
     def family_rejections(self, settings, plan: Plan):
@@ -76,6 +104,9 @@ class WanFLF2VGenerator(WanI2VGenerator):
                              "add target: flowers/NAME.jpg (or a keyframe mapping), or make the draft a morph "
                              "whose target is inherited")]
         return []
+
+    def runs(self, settings):
+        return super().runs(settings) + keyframe_runs(settings)
 
     def prepare(self, settings, plan: Plan, shot, film) -> dict:
         return {"image": photograph(shot, plan.width, plan.height),

@@ -1,0 +1,94 @@
+"""What the final: blocks of the diffusion kinds share: model, steps, guidance, size, LoRA
+adapters, memory savers, and the keyframe a target can be made from. Each kind's own model
+(``SvdSettings``...) lives in its module, beside its pipeline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, KindSettings, Strict
+
+
+class Lora(Strict):
+    """A LoRA adapter: a .safetensors file inside the project, applied with a scale."""
+
+    path: str = Field(min_length=1, description="Path to the .safetensors file, relative to this shot file.")
+    scale: float = Field(1.0, ge=-4.0, le=4.0, description="Strength of the adapter (1 = as trained).")
+
+
+class Memory(Strict):
+    """Memory savers for large models on small GPUs. Offload needs a CUDA GPU and is skipped without one."""
+
+    offload: Literal["none", "model", "sequential"] = Field(
+        "none", description="'model' moves each model to the GPU only while it runs; 'sequential' goes layer by "
+        "layer (least memory, slowest). Does not change the pixels.", json_schema_extra={"pixels": False})
+    vae_tiling: bool = Field(False, description="Decode the video in tiles (less memory, slight seams possible).")
+    decode_chunk_size: int | None = Field(
+        None, ge=1, le=256, description="Frames decoded at once (SVD; other families decode in one go).")
+
+
+MODEL_DESCRIPTION = "A name from racines models (models.yaml or the built-in list)."
+
+
+class DiffusionBase(FinalBase):
+    steps: int | None = Field(None, ge=1, le=500, description="Denoising steps; default: the kind's own.")
+    guidance: float | None = Field(None, ge=0.0, le=50.0, description="Guidance scale; default: the kind's own.")
+    width: int | None = Field(None, ge=16, le=8192, description="Generation width; default: the model's native "
+                                 "size at the film's aspect. The take is always resized to the film's size.")
+    height: int | None = Field(None, ge=16, le=8192, description="Generation height (see width).")
+    lora: list[Lora] = Field(default_factory=list, description="LoRA adapters, applied in order.")
+    enhance_prompt: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="Name of a local language model that rewrites the prompt "
+        "before generation (off by default); the manifest keeps both prompts.")
+    precision: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="'auto': bfloat16 on a CUDA GPU, float32 on the CPU.")
+    memory: Memory = Field(default_factory=Memory)
+    max_sequence_length: int | None = Field(
+        None, ge=1, le=1024, description="Text tokens the encoder reads; default: the pipeline's own.")
+
+    def inherit(self, draft: KindSettings) -> DiffusionBase:
+        """A keyframe mapping as target inherits in turn from this block."""
+        merged = super().inherit(draft)
+        target = getattr(merged, "target", None)
+        if isinstance(target, KeyframeSpec):
+            merged = merged.model_copy(update={"target": target.inherit(merged)})
+        return merged
+
+    def parts(self) -> list[tuple[tuple, DiffusionBase]]:
+        """The block and the keyframe it makes its target from, if any: (location inside the block, settings)."""
+        target = getattr(self, "target", None)
+        return [((), self)] + ([(("target",), target)] if isinstance(target, KeyframeSpec) else [])
+
+    def weight_files(self) -> list[tuple[tuple, str]]:
+        return [((*loc, "lora", index, "path"), lora.path)
+                for loc, part in self.parts() for index, lora in enumerate(part.lora)]
+
+    def model_names(self) -> list[str]:
+        """Its own model, a keyframe target's, the prompt enhancers'."""
+        names = []
+        for _, part in self.parts():
+            names += [part.model] + ([part.enhance_prompt] if part.enhance_prompt else [])
+        return list(dict.fromkeys(names))
+
+
+class VideoBase(DiffusionBase):
+    num_frames: int | None = Field(
+        None, ge=1, le=1025, description="Frames the model generates; default: enough to cover the shot at fps, "
+        "rounded to what the model accepts. They are retimed to the shot's duration at the film's rate.")
+    fps: int | None = Field(None, ge=1, le=120, description="The model's native frame rate; default: its own.")
+
+
+class KeyframeSpec(DiffusionBase):
+    """A still made from the photograph by prompt: image-to-image (SD, SDXL, Flux) or instruction editing
+    (Flux Kontext), chosen by the model's pipeline class."""
+
+    model: str = Field("sdxl", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
+    strength: float = Field(0.6, ge=0.0, le=1.0, description="Image-to-image: how far from the photograph "
+                            "(0 keeps it, 1 ignores it). Instruction editing ignores it.")
+
+
+Target = str | KeyframeSpec
+TARGET_DESCRIPTION = ("The last frame: an image path relative to this shot file, or a mapping that makes it from "
+                      "the photograph by prompt (model, prompt, strength...). Default: the morph draft's target.")
