@@ -20,7 +20,7 @@ from racines import __version__, pipeline
 from racines.core.identity import cpu_cores
 from racines.core.process import tune_for_frames
 from racines.errors import ExitCode, RacinesError, UsageError
-from racines.film.schema import FilmSettings, ModelsFile, ShotFile
+from racines.film.schema import FilmSettings, ModelsFile
 from racines.takes.cache import HashCache
 from racines.takes.reviews import STATUSES, load_review, set_status
 from racines.takes.store import TakeStore

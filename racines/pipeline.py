@@ -163,17 +163,25 @@ def cut_timeline(film: Film, takes: dict[str, Take]) -> otio.schema.Timeline:
 
 
 def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False) -> list[Path]:
-    """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/; the files that changed.
-    It only reads the timeline, so it can run beside the film's render."""
+    """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/; the files that changed."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
     aaf_path = edl_dir / f"{film.slug()}.aaf"
-    if aaf and (written or not aaf_path.is_file()):  # it follows the text formats (binary, not compared)
+    if aaf and (written or _older(aaf_path, edl_dir / f"{film.slug()}.otio")):
+        # binary, so not compared: it follows the .otio, which renders rewrite without it
         written.append(write_aaf(timeline, aaf_path))
     return written
+
+
+def _older(path: Path, than: Path) -> bool:
+    """``path`` is missing, or was written before ``than``."""
+    try:
+        return path.stat().st_mtime_ns < than.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
 
 
 def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = None) -> Path:

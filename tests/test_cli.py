@@ -142,3 +142,25 @@ def test_errors_are_exit_codes_before_or_after_debug(tiny_project, tmp_path):
     assert loud.exit_code == 2
     unknown = CliRunner().invoke(main, ["render", "--project", str(tiny_project), "--shot", "s999"])
     assert unknown.exit_code == 2 and "no shot named s999" in unknown.output
+
+
+def test_racines_edl_rewrites_an_aaf_older_than_the_cut(tiny_project):
+    import aaf2
+
+    assert run(tiny_project, "render", "--no-master").exit_code == 0
+    assert run(tiny_project, "edl").exit_code == 0
+    aaf_path = tiny_project / "edl" / "tiny_film.aaf"
+
+    def sequence_length() -> int:
+        with aaf2.open(str(aaf_path), "r") as handle:
+            composition = next(iter(handle.content.toplevel()))
+            return max(slot.segment.length for slot in composition.slots if slot.media_kind == "Picture")
+
+    before = sequence_length()
+    shot = tiny_project / "shots" / "s030.yaml"
+    shot.write_text(shot.read_text().replace("duration: 12", "duration: 18"))
+    # a render rewrites the text exports and leaves the slow AAF to racines edl
+    assert run(tiny_project, "render", "--no-master").exit_code == 0
+    result = run(tiny_project, "edl")
+    assert result.exit_code == 0 and "wrote edl/tiny_film.aaf" in result.output, result.output
+    assert sequence_length() == before + 6
