@@ -204,10 +204,9 @@ def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
 
 
 def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
-                progress: Progress | None = None, workers: int = 1, master: bool = True,
-                while_encoding: Callable[[], None] = lambda: None) -> Deliverables:
+                progress: Progress | None = None, workers: int = 1, master: bool = True) -> Deliverables:
     """Render the master and the review copy (or one of them); ``workers`` pieces of the film
-    are encoded at once; ``while_encoding``: see render_timeline."""
+    are encoded at once."""
     for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR):
         sweep_partials(folder)  # what a killed render left (the caller holds the project's lock)
     total = round(timeline.duration().value)

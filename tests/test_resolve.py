@@ -27,8 +27,8 @@ def fake_take(root: Path, shot_id: str, version: str, inputs: dict, frames: int)
     folder.mkdir(parents=True)
     (folder / f"{shot_id}_{version}.mov").write_bytes(b"")
     (folder / "manifest.json").write_text(json.dumps({
-        "schema_version": 2, "shot": shot_id, "take": version, "cache_key": key_of(inputs), "cache_inputs": inputs, "frames": frames + 16,
-        "shot_frames": frames, "handles": 8, "film": {"width": 256, "height": 144, "frame_rate": "24"},
+        "schema_version": 2, "shot": shot_id, "take": version, "cache_key": key_of(inputs), "cache_inputs": inputs,
+        "frames": frames + 16, "shot_frames": frames, "handles": 8, "film": {"width": 256, "height": 144, "frame_rate": "24"},
         "media": {"editorial": f"{shot_id}_{version}.mov", "lossless": "frames.mkv",
                   "reel": f"R{shot_id[1:]}{version[1:]}"[:8].ljust(8, "0")},
         "generator": {"name": "still", "settings": {}}}))
@@ -51,8 +51,8 @@ def newest_is_not_the_shot_as_it_stands(root: Path) -> None:
 
 
 def dailies_cut_uses(root: Path, film) -> dict[str, str]:
-    context = report.Context(root=root, folder=root / "renders" / "dailies" / "today", started=datetime.now().astimezone(),
-                             machine={}, profile="draft")
+    context = report.Context(root=root, folder=root / "renders" / "dailies" / "today",
+                             started=datetime.now().astimezone(), machine={}, profile="draft")
     records = {s: ShotRecord(s, film.shots[s].kind, film.shots[s].frames, "up to date", state="up to date")
                for s in film.cut}
     report.write(context, film, records, FilmRecord(), 0)

@@ -84,7 +84,8 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
     slug = film.slug() if film else "film"
     resolver = Resolver(film, store) if film is not None else None
     for shot_id, record in records.items():
-        selected = resolver.cut_take(shot_id) if resolver and shot_id in film.shots else None  # at the batch's profile
+        # at the batch's profile
+        selected = resolver.cut_take(shot_id) if resolver and shot_id in resolver.film.shots else None
         log = context.folder / LOGS / f"{shot_id}.log"
         entry = {**asdict(record), "seconds": round(record.seconds, 2), "take": None, "log": None,
                  "cut_uses": selected.version if selected else None, "made_earlier": False}

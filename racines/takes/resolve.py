@@ -33,7 +33,7 @@ class ShotState:
     selected: Take | None      # the take the cut uses
     review: str | None         # the selected take's review status
     reasons: tuple[str, ...]   # why it is stale, failed or unconsented
-    key: str | None = None     # the shot's cache key as it now stands
+    key: str                   # the shot's cache key as it now stands
 
 
 class Resolver:
@@ -102,13 +102,13 @@ class Resolver:
         shot = self.film.shots[shot_id]
         selected = self.cut_take(shot_id)
         status = self.review(shot_id).status_of(selected.version) if selected else None
-        if not shot.consented:
-            return ShotState(shot_id, "unconsented", selected, status,
-                             (f"consent is '{shot.source.consent}' for {shot.source.contributor}",))
         inputs, key = self.inputs(shot_id), self.key(shot_id)
+        reasons: tuple[str, ...] = ()
         failure = self.store.failure(shot_id)
-        if self.store.find_cached(shot_id, key) is not None:
-            state, reasons = "up to date", ()
+        if shot.source is not None and not shot.consented:
+            state, reasons = "unconsented", (f"consent is '{shot.source.consent}' for {shot.source.contributor}",)
+        elif self.store.find_cached(shot_id, key) is not None:
+            state = "up to date"
         elif failure and failure.get("cache_key") == key:
             state, reasons = "failed", tuple((failure.get("error", "").strip().splitlines() or ["unknown error"])[-1:])
         elif self.store.latest(shot_id) is None:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from racines.core.atomic import atomic_path
 from racines.core.identity import current_user
@@ -46,7 +47,7 @@ class Decision(BaseModel):
     @field_validator("by", "at", "note", mode="before")
     @classmethod
     def _as_text(cls, value: Any) -> Any:
-        # YAML reads a hand-written date, a number or a user named 007 as something else than text
+        # YAML reads a hand-written date or number as something else than text
         if isinstance(value, (datetime, date)):
             return value.isoformat()
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
@@ -89,7 +90,7 @@ def _problem(where: str, loc: tuple, message: str, value: Any = ..., fix: str = 
                    value=None if value is ... else value, has_value=value is not ...)
 
 
-def _explain(where: str, error: dict) -> Problem:
+def _explain(where: str, error: ErrorDetails) -> Problem:
     loc, kind = error["loc"], error["type"]
     if kind == "literal_error" and loc[-1] == "status":
         return _problem(where, loc, f"unknown status; allowed: {', '.join(STATUSES)}", error["input"])

@@ -20,7 +20,7 @@ def sample_indices(count: int, samples: int = SHEET_FRAMES) -> list[int]:
 
 def shrink(frame: np.ndarray, width: int) -> Image.Image:
     image = Image.fromarray(frame)
-    return image.resize((width, max(2, round(frame.shape[0] * width / frame.shape[1]))), Image.BILINEAR)
+    return image.resize((width, max(2, round(frame.shape[0] * width / frame.shape[1]))), Image.Resampling.BILINEAR)
 
 
 def contact_strip(samples: list[tuple[int, Image.Image]]) -> Image.Image:
