@@ -36,7 +36,7 @@ test: setup system-deps lint
 
 # The guard rails: ruff, the layer contracts of the README's architecture (pyproject.toml,
 # [tool.importlinter]) and the types of the pure layers
-TYPED := racines/core racines/errors.py racines/edit/timecode.py racines/batch/policy.py racines/render/plan.py
+TYPED := racines/core racines/errors.py racines/edit/timecode.py racines/batch/policy.py racines/render/plan.py racines/render/policy.py racines/render/stale.py
 lint: setup
 	$(BIN)/ruff check racines tests bench
 	$(BIN)/lint-imports --no-cache

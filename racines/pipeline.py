@@ -16,26 +16,25 @@ import numpy as np
 import opentimelineio as otio
 from PIL import Image
 
+from racines.core.atomic import atomic_path, sweep_partials
+from racines.core.lock import project_lock
 from racines.edit.bundle import write_bundle
 from racines.edit.conform import ConformReport, apply, compare, read_cut
 from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
-from racines.core.lock import project_lock
 from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, UsageError, ValidationFailed
 from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
 from racines.film.schema import models_of
-from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
 from racines.generators import derives_from_takes, get_generator
 from racines.generators.diffusion.base import check_final
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
-from racines.core.atomic import atomic_path, sweep_partials
+from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
-from racines.takes.resolve import (  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
-    Resolver, ShotState, describe_change, film_status, last_take_at, takes_for_cut)
+from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import opentimelineio as otio
 
 from racines import __version__
-from racines.errors import ExitCode
-from racines.film.model import Film
 from racines.core.atomic import atomic_path, write_json
 from racines.edit.timeline import record_ranges
+from racines.errors import ExitCode
+from racines.film.model import Film
 from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 

@@ -30,14 +30,14 @@ from pathlib import Path
 from racines import pipeline
 from racines.batch import report
 from racines.batch.executors import make_executor, note_in_log
-from racines.core.lock import project_lock
 from racines.batch.plan import Plan, check_dependent, make_plan, profile_note
 from racines.batch.policy import FIXES, Decision, RetryPolicy, decide
 from racines.batch.task import ShotTask, TaskLog
+from racines.core.atomic import sweep_partials
+from racines.core.identity import cpu_cores, machine
+from racines.core.lock import project_lock
 from racines.errors import ExitCode, RacinesError
 from racines.film.model import Film
-from racines.core.identity import cpu_cores, machine
-from racines.core.atomic import sweep_partials
 from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 
