@@ -21,8 +21,7 @@ from racines.core.identity import cpu_cores
 from racines.core.process import tune_for_frames
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.schema import FilmSettings, ModelsFile
-from racines.takes.cache import HashCache
-from racines.takes.reviews import STATUSES, load_review, set_status
+from racines.takes.reviews import STATUSES, set_status
 from racines.takes.store import TakeStore
 
 
@@ -286,10 +285,8 @@ def takes(ctx: Context, shot: str, profile: str | None) -> None:
 
     film = ctx.film(profile)
     pipeline.select_shots(film, [shot])
-    store = TakeStore(film.root)
-    review = load_review(film.root, shot)
-    selected = pipeline.cut_take(film, store, HashCache.for_project(film.root), film.shots[shot])
-    found = store.takes(shot)
+    listing = pipeline.shot_takes(film, shot)
+    found, selected, review = listing.takes, listing.selected, listing.review
     if not found:
         click.echo(f"{shot}: no take yet (racines render --shot {shot})")
     for take in found:

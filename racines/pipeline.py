@@ -34,7 +34,7 @@ from racines.media.probe import read_tags
 from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
-from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
+from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, shot_takes, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
 
@@ -131,11 +131,6 @@ def derived_for(film: Film, store: TakeStore, derived_shot: Shot, hashes: HashCa
     """What the shot's generator derives from the manifests of the takes the cut uses (the
     credits card's lines); None for a generator that does not derive from other takes."""
     return Resolver(film, store, hashes).derived(derived_shot.id)
-
-
-def current_inputs(film: Film, store: TakeStore, hashes: HashCache, shot: Shot) -> dict[str, object]:
-    """The cache-key inputs of the shot as it now stands, at this run's profile."""
-    return Resolver(film, store, hashes).inputs(shot.id)
 
 
 def cut_take(film: Film, store: TakeStore, hashes: HashCache, shot: Shot, current: Take | None = None) -> Take | None:
