@@ -6,7 +6,12 @@ the bad value and the fix. Tracebacks are shown only with ``--debug``.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
+
+#: the most characters of a user's value (or a field's name) a message quotes: a value can be
+#: a whole file's worth of text, or an alias-expanded structure of millions of items
+QUOTED_CHARS = 200
 
 
 class ExitCode:
@@ -38,12 +43,28 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        text = f"{where}: {self.field or '(file)'}: {self.message}"
+        text = f"{where}: {shorten(self.field) or '(file)'}: {shorten(self.message, 4 * QUOTED_CHARS)}"
         if self.has_value:
-            text += f" (got {self.value!r})"
+            text += f" (got {quoted(self.value)})"
         if self.fix:
             text += f"\n    fix: {self.fix}"
         return text
+
+
+def shorten(text: str, limit: int = QUOTED_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis saying so."""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 4, QUOTED_CHARS, QUOTED_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 12
+
+
+def quoted(value: object) -> str:
+    """``repr(value)`` for a message, bounded however large or deep the value (reprlib stops
+    early, where repr would build the whole text first)."""
+    return shorten(_REPR.repr(value))
 
 
 class ValidationFailed(RacinesError):

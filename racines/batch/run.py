@@ -305,7 +305,7 @@ def _film_phase(film: Film, options: BatchOptions, log_path: Path, echo: Echo, w
     record = FilmRecord()
     try:
         log.line(f"=== film: {film.title}, {len(film.cut)} shots, {film.width}x{film.height} at {film.rate_text} fps")
-        echo("film: timeline, EDL and the master" + (" and the review copy" if options.review else ""))
+        echo("film: rendering the timeline, the EDL and the master" + (" and the review copy" if options.review else ""))
         started = time.perf_counter()
         made = pipeline.film_step(film, pipeline.FilmOptions(review=options.review, workers=workers),
                                   lambda event: log.line(event.text))

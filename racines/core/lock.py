@@ -46,7 +46,8 @@ def project_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
-        deadline = time.monotonic() + max(0.0, wait_s)
+        started = time.monotonic()
+        deadline = started + max(0.0, wait_s)
         told = False
         while True:
             try:
@@ -61,8 +62,10 @@ def project_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None]
                         f"--wait SECONDS to wait for it; a killed {holder} releases the lock by itself") from None
                 if on_wait and not told:
                     holder, who = _holder(fd)
-                    on_wait(f"waiting up to {wait_s:g} s for the {holder} that holds {path} ({who})")
-                    told = True
+                    # the holder writes who it is just after taking the lock: give it a moment to
+                    if holder != "run" or time.monotonic() - started > 1.0:
+                        on_wait(f"waiting up to {wait_s:g} s for the {holder} that holds {path} ({who})")
+                        told = True
                 time.sleep(min(0.2, remaining))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

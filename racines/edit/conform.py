@@ -11,6 +11,10 @@ past its handles gets a longer duration, so the next render makes a take that co
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -18,11 +22,22 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from racines.errors import UsageError
+from racines.core.reading import Unreadable, human_bytes, read_limited
+from racines.edit.edl import TC
+from racines.edit.text import one_line
+from racines.edit.timecode import to_frames
+from racines.errors import UsageError, shorten
 from racines.film.model import Film
 from racines.takes.store import Take, TakeStore
 
 ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".otio": "otio_json", ".aaf": "AAF"}
+#: cuts are refused past these bounds before a reader sees them: OTIO's EDL and XML readers slow
+#: down faster than the file grows, and its JSON reader overflows the C stack (a crash, not an
+#: error) on deep nesting. A feature film's EDL is a few hundred kB and nests nothing.
+MAX_CUT_BYTES = {".edl": 4_000_000, ".xml": 16_000_000, ".otio": 16_000_000, ".aaf": 64_000_000}
+MAX_EVENTS = 5000
+MAX_JSON_DEPTH = 64
+REEXPORT = "export the cut again (one video track, cuts and dissolves)"
 
 
 @dataclass(frozen=True)
@@ -60,27 +75,113 @@ class ConformReport:
 
 
 def read_cut(path: Path, rate: Fraction) -> list[CutEvent]:
-    """The events of an edited timeline, whatever tool wrote it."""
-    adapter = ADAPTERS.get(path.suffix.lower())
+    """The events of an edited timeline, whatever tool wrote it. The file is checked before
+    OTIO's adapter reads it (size, nesting, event count, EDL lines), and its events after."""
+    suffix = path.suffix.lower()
+    adapter = ADAPTERS.get(suffix)
     if adapter is None:
-        raise UsageError(f"{path}: cannot tell the format from the suffix '{path.suffix}'\n"
+        raise UsageError(f"{path}: cannot tell the format from the suffix '{shorten(path.suffix, 20)}'\n"
                          f"    fix: give a file ending in {', '.join(ADAPTERS)}")
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    try:
+        data = read_limited(path, MAX_CUT_BYTES[suffix])
+    except Unreadable as exc:
+        raise UsageError(f"{path}: {exc}\n    fix: {exc.fix}") from None
+    text = None
+    if adapter != "AAF":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")  # older Avids write Latin-1; every byte is a character
+        _check_text_cut(path, suffix, text, rate)
     options = {"rate": float(rate), "ignore_timecode_mismatch": True} if adapter == "cmx_3600" else {}
     try:
-        timeline = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+        if text is None:
+            timeline = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+        else:
+            timeline = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
     except Exception as exc:  # noqa: BLE001 - any adapter failure is the file's fault here
-        raise UsageError(f"{path}: cannot read this {adapter} file: {type(exc).__name__}: {exc}\n"
-                         "    fix: export the cut again (one video track, cuts and dissolves)") from None
+        raise UsageError(f"{path}: cannot read this {adapter} file: {type(exc).__name__}: "
+                         f"{shorten(one_line(str(exc)), 300)}\n    fix: {REEXPORT}") from None
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise UsageError(f"{path}: this file holds a {type(timeline).__name__}, not a timeline\n    fix: {REEXPORT}")
     tracks = [t for t in timeline.video_tracks() if t.enabled]
     if not tracks:
-        raise UsageError(f"{path}: the file has no video track")
-    return events_of(tracks[0])
+        raise UsageError(f"{path}: the file has no video track\n    fix: {REEXPORT}")
+    if len(tracks[0]) > MAX_EVENTS:
+        raise UsageError(f"{path}: the cut has {len(tracks[0])} items, more than the {MAX_EVENTS} racines reads\n"
+                         f"    fix: {REEXPORT}")
+    events = events_of(tracks[0])
+    for event in events:
+        if event.used_out < event.used_in:
+            raise UsageError(f"{path}: event {event.position + 1} '{shorten(one_line(event.name), 60)}': its out "
+                             f"point comes before its in point (frames {event.used_in} to {event.used_out})\n"
+                             f"    fix: {REEXPORT}")
+    return events
+
+
+EDL_EVENT = re.compile(rf"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(C|D|W\d+|K|KB|KO)\s+(\d*)\s*({TC})\s+({TC})\s+({TC})\s+({TC})\s*$")
+
+
+def _check_text_cut(path: Path, suffix: str, text: str, rate: Fraction) -> None:
+    """What the adapters would take badly: an EDL event whose out comes before its in (read as a
+    trim), too many events, an OTIO file nested deep enough to crash its reader."""
+    if suffix == ".edl":
+        events = 0
+        for number, line in enumerate(text.splitlines(), 1):
+            match = EDL_EVENT.match(line)
+            if not match:
+                continue
+            events += 1
+            if events > MAX_EVENTS:
+                raise UsageError(f"{path}: more than {MAX_EVENTS} events, more than racines reads\n    fix: {REEXPORT}")
+            timecodes = match.groups()[5:]  # source in, source out, record in, record out
+            try:
+                frames = [to_frames(timecode, rate) for timecode in timecodes]
+            except ValueError:
+                continue  # not a timecode at this rate: the adapter says so
+            for what, first in (("source", 0), ("record", 2)):
+                if frames[first + 1] < frames[first]:
+                    raise UsageError(f"{path}:{number}: event {match.group(1)}: the {what} out {timecodes[first + 1]} "
+                                     f"comes before the {what} in {timecodes[first]}\n"
+                                     f"    fix: correct the event's timecodes, or {REEXPORT}")
+    elif suffix == ".xml":
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as exc:
+            line = exc.position[0] if exc.position else None
+            raise UsageError(f"{path}:{line}: not well-formed XML ({shorten(str(exc), 200)})\n    fix: {REEXPORT}") \
+                from None
+        count = sum(1 for _ in root.iter("clipitem"))
+        if count > MAX_EVENTS:
+            raise UsageError(f"{path}: {count} clips, more than the {MAX_EVENTS} racines reads\n    fix: {REEXPORT}")
+    elif suffix == ".otio":
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise UsageError(f"{path}: the JSON nests {depth} levels deep, more than the {MAX_JSON_DEPTH} an OTIO "
+                             f"file needs\n    fix: {REEXPORT}")
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            where = f"{path}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(path)
+            raise UsageError(f"{where}: not valid JSON ({shorten(str(exc), 200)})\n    fix: {REEXPORT}") from None
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text, in one pass (strings skipped)."""
+    depth = deepest = 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        char = token.group(0)
+        if char == "[" or char == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == "]" or char == "}":
+            depth -= 1
+    return deepest
 
 
 def events_of(track: otio.schema.Track) -> list[CutEvent]:
     items = list(track)
+    where = track.range_of_all_children()  # once: range_in_parent per clip is quadratic in the cut
     events = []
     for index, item in enumerate(items):
         if not isinstance(item, otio.schema.Clip):
@@ -97,7 +198,7 @@ def events_of(track: otio.schema.Track) -> list[CutEvent]:
             media_name = Path(reference.target_url.replace("file://", "")).name
         reel = (item.metadata.get("cmx_3600") or {}).get("reel") or (item.metadata.get("racines") or {}).get("reel")
         events.append(CutEvent(len(events), item.name, reel, media_name, used_in, used_out, dissolve,
-                               _frames(item.range_in_parent().start_time)))
+                               _frames(where[item].start_time)))
     return events
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
+
+from racines.core.atomic import write_json
 
 # Archival scans are large; this bound (about 16k x 11k) is a deliberate choice, and anything
 # beyond it is refused rather than decoded, so a crafted file cannot exhaust memory.
@@ -16,24 +21,98 @@ IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
 
 
 class NotAnImage(ValueError):
-    pass
+    def __init__(self, message: str, fix: str = "give a PNG, JPEG, TIFF or WebP photograph"):
+        super().__init__(message)
+        self.fix = fix
+
+
+DAMAGED_FIX = "copy the file again from the original scan or archive; it looks truncated or damaged"
 
 
 def check_image(path: Path) -> tuple[int, int]:
-    """Return (width, height) if ``path`` is a readable photograph, else raise NotAnImage."""
+    """Return (width, height) if ``path`` is a photograph that decodes to its last pixel, else
+    raise NotAnImage. The header alone would pass a file cut short (a copy or a sync that
+    stopped half-way), which would then fail a render after work began."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # as load_rgb: one limit, whichever runs first
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=IMAGE_FORMATS) as image:
-                image.verify()
                 size = image.size
+                # checked before decoding: a few kB of PNG can declare gigapixels
+                if size[0] * size[1] > MAX_PIXELS:
+                    raise NotAnImage(f"the image is {size[0]}x{size[1]}, above the {MAX_PIXELS} pixel limit",
+                                     "scale the scan down (e.g. to 8000 pixels on its long side)")
+                if image.format == "JPEG":
+                    image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))  # every block still decoded
+                image.load()
+    except NotAnImage:
+        raise
     except (Image.UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise NotAnImage(str(exc)) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise NotAnImage(f"the file is damaged or truncated ({exc})") from exc
-    if size[0] * size[1] > MAX_PIXELS:
-        raise NotAnImage(f"the image is {size[0]}x{size[1]}, above the {MAX_PIXELS} pixel limit")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise NotAnImage(f"the file is damaged or truncated ({exc})", DAMAGED_FIX) from exc
     return size
+
+
+#: the photographs that decoded whole, by content: a film of a hundred shots is decoded once,
+#: not on every command
+DECODED_FILE = Path("renders") / "cache" / "decoded-images.json"
+
+
+class DecodedImages:
+    """Which photographs decoded whole, remembered by sha256 of their bytes; a file is hashed
+    again only when its size, mtime or inode changed."""
+
+    def __init__(self, root: Path):
+        self.store = root / DECODED_FILE
+        self.stamps: dict[str, list] = {}     # path -> [size, mtime_ns, inode, sha256]
+        self.decoded: dict[str, list] = {}    # sha256 -> [width, height]
+        self.dirty = False
+        try:
+            data = json.loads(self.store.read_text(encoding="utf-8"))
+            self.stamps, self.decoded = dict(data["stamps"]), dict(data["decoded"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or damaged: it only costs a decode
+
+    def check(self, path: Path) -> tuple[int, int]:
+        """(width, height) of a photograph that decodes whole; raise NotAnImage."""
+        try:
+            stat = path.stat()
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+            entry = self.stamps.get(str(path))
+            digest = entry[3] if isinstance(entry, list) and entry[:3] == stamp else _sha256(path)
+        except OSError as exc:
+            raise NotAnImage(f"the file cannot be read ({exc.strerror or exc})", "check the file's permissions") from None
+        size = self.decoded.get(digest)
+        if size is None:
+            size = list(check_image(path))
+            self.decoded[digest] = size
+            self.dirty = True
+        if self.stamps.get(str(path)) != [*stamp, digest]:
+            self.stamps[str(path)] = [*stamp, digest]
+            self.dirty = True
+        return size[0], size[1]
+
+    def save(self) -> None:
+        """Remember what decoded (best effort: a read-only project is validated all the same)."""
+        if not self.dirty:
+            return
+        live = {path: entry for path, entry in self.stamps.items() if os.path.exists(path)}
+        wanted = {entry[3] for entry in live.values()}
+        try:
+            write_json(self.store, {"stamps": live, "decoded": {k: v for k, v in self.decoded.items() if k in wanted}})
+        except OSError:
+            return
+        self.dirty = False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_rgb(path: Path) -> np.ndarray:

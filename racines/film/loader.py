@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,15 @@ import opentimelineio as otio
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from racines.core.reading import Unreadable, human_bytes, read_limited
 from racines.errors import Problem, ValidationFailed
-from racines.film.images import NotAnImage, check_image
+from racines.film.images import DecodedImages, NotAnImage
 from racines.film.model import Film, Shot, SourcePhoto
 from racines.film.paths import PathRefused, confine, confine_folder, project_relative
 from racines.film.schema import (
     SHOT_ID_PATTERN,
     SLOTS,
+    TIMECODE_PATTERN,
     Dissolve,
     FilmSettings,
     Kinds,
@@ -47,6 +49,14 @@ SMPTE_RATES = (
     Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
 )
 DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
+#: a shot file is a few hundred bytes, film.yaml of a long film a few kB: past these bounds a
+#: file is refused before it is parsed, and an alias that expands past MAX_NODES (a "billion
+#: laughs" of 1 kB) before anything walks the expansion
+MAX_YAML_BYTES = 1_000_000
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+#: the longest shot racines makes (an hour), and timecode's day: bounds a typing slip meets
+MAX_SHOT_SECONDS = 3600
 
 
 class _Collector:
@@ -110,31 +120,70 @@ def _duplicate_keys(node: yaml.Node, loc: tuple = ()) -> list[tuple[tuple, int]]
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for line numbers and duplicate keys) and the data built from it: the text
-    parsed once. The safe constructor: plain YAML types only."""
+def _too_large(node: yaml.Node) -> str | None:
+    """What is wrong with a node tree too large or deep for the readers that walk it (duplicate
+    keys, line numbers, pydantic, messages): its nodes are counted with aliases expanded, up to
+    MAX_NODES, so that a billion laughs costs MAX_NODES steps, not a billion."""
+    count, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return f"the YAML expands to more than {MAX_NODES} values (through its aliases, '*name')"
+        if depth > MAX_DEPTH:
+            return f"the YAML nests deeper than {MAX_DEPTH} levels"
+        if isinstance(current, yaml.MappingNode):
+            stack.extend((part, depth + 1) for pair in current.value for part in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in current.value)
+    return None
+
+
+def _read_yaml(path: Path, out: _Collector, texts: Mapping[Path, str] | None = None) -> Any:
+    """The file's data (``texts`` stands in for files by path), or None with its problems added."""
+    if texts is not None and path in texts:
+        text = texts[path]
+    else:
+        try:
+            raw = read_limited(path, MAX_YAML_BYTES)
+        except Unreadable as exc:
+            out.add((), str(exc), "a shot file is a short YAML text file: " + exc.fix)
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.add((), f"the file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
+            return None
+    if len(text) > MAX_YAML_BYTES:
+        out.add((), f"the text is longer than the {human_bytes(MAX_YAML_BYTES)} a shot file can be",
+                "shorten it")
+        return None
     loader = SAFE_LOADER(text)
     try:
-        node = loader.get_single_node()
-        return node, loader.construct_document(node) if node is not None else None
+        try:
+            out.node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            reason = getattr(exc, "problem", None) or str(exc)
+            out.add((), f"malformed YAML: {reason}", "fix the indentation or quoting near this line",
+                    line=mark.line + 1 if mark else None)
+            return None
+        refused = _too_large(out.node) if out.node is not None else None
+        if refused:
+            out.add((), refused, "write the values out, without aliases of aliases or deep nesting", line=1)
+            out.node = None
+            return None
+        try:
+            data = loader.construct_document(out.node) if out.node is not None else None
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # a date that is no date (2001-02-31), a number of 5,000 digits, a bad !!tag
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            reason = getattr(exc, "problem", None) or str(exc)
+            out.add((), f"a value YAML cannot read: {reason}", "quote the value to make it text, or correct it",
+                    line=mark.line + 1 if mark else None)
+            return None
     finally:
         loader.dispose()
-
-
-def _read_yaml(path: Path, out: _Collector) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        out.add((), f"the file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
-        return None
-    try:
-        out.node, data = _compose_and_construct(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        out.add((), f"malformed YAML: {reason}", "fix the indentation or quoting near this line",
-                line=mark.line + 1 if mark else None)
-        return None
     for loc, line in _duplicate_keys(out.node) if out.node is not None else []:
         out.add(loc, "this key appears twice", "keep one of them", line=line)
     if not isinstance(data, dict):
@@ -174,6 +223,8 @@ TYPE_FIXES = {
     "greater_than": "use a value within the allowed range",
     "less_than": "use a value within the allowed range",
     "too_short": "give at least one value",
+    "too_long": "give fewer values",
+    "string_too_long": "shorten it",
     "string_too_short": "write something here, or remove the key",
 }
 
@@ -305,18 +356,21 @@ def frames_of(value: int | str, rate: Fraction) -> int:
 
 
 def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | None = None,
-              kinds: Kinds | None = None) -> Film:
+              kinds: Kinds | None = None, texts: Mapping[Path, str] | None = None) -> Film:
     """Read and check the whole project; raise :class:`ValidationFailed` listing every problem.
 
     ``profile`` ('draft' or 'final') overrides the film's and the shots' own for this run.
     ``check`` adds the generators' own rules (shapes, models), located like every other problem.
     ``kinds``: the generator kinds shots may name (default: the installed generators').
+    ``texts``: YAML texts standing in for the files at those (absolute) paths, so that a command
+    about to rewrite shot files can check the result before it replaces any.
     """
     kinds = kinds or installed_kinds()
     root = Path(root).resolve()
     shots_dir = root / "shots"
+    texts = {Path(path): text for path, text in (texts or {}).items()}
     problems: list[Problem] = []
-    if not (shots_dir / FILM_FILE).is_file():
+    if not ((shots_dir / FILM_FILE).is_file() or shots_dir / FILM_FILE in texts):
         raise ValidationFailed([Problem(
             file=f"{shots_dir.name}/{FILM_FILE}" if shots_dir.is_dir() else "shots/",
             field="", message=f"no film settings found under {root}",
@@ -324,13 +378,14 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
         )])
 
     film_out = _Collector(root, shots_dir / FILM_FILE, problems)
-    film_data = _read_yaml(shots_dir / FILM_FILE, film_out)
+    film_data = _read_yaml(shots_dir / FILM_FILE, film_out, texts)
     settings = _validate(FilmSettings, film_data, film_out) if film_data is not None else None
     rate, size, timecode = _film_values(settings, film_out)
-    models = _load_models(root, problems)
+    models = _load_models(root, problems, texts)
     film_profile = settings.profile if settings is not None else "draft"
 
-    shot_files = sorted(p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE)
+    shot_files = sorted({p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE}
+                        | {p for p in texts if p.parent == shots_dir and p.suffix == ".yaml" and p.name != FILM_FILE})
     shots: dict[str, Shot] = {}
     collectors: dict[str, _Collector] = {}
     images = _Images(root)
@@ -342,7 +397,7 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
                     "rename it with letters, digits, '-' and '_' only (at most 32), e.g. s010.yaml",
                     value=shot_id)
             continue
-        data = _read_yaml(path, out)
+        data = _read_yaml(path, out, texts)
         parsed = _validate(kinds.shot_file, data, out, kinds) if data is not None else None
         collectors[shot_id] = out
         if parsed is not None and rate is not None:
@@ -362,21 +417,23 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
         film = Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
                     timecode_start=timecode, cut=cut, shots=shots, profile=film_profile, models=models,
                     handles=settings.handles)
+        _check_film_end(film, film_out)
         for shot in shots.values() if check is not None else ():
             for loc, message, value, fix in check(shot, film):
                 collectors[shot.id].add(loc, message, fix, value=value)
     if problems:
         raise ValidationFailed(problems)
+    images.decoded.save()  # only once the project is valid: a refused command writes nothing
     return film
 
 
-def _load_models(root: Path, problems: list[Problem]) -> dict[str, ModelEntry]:
+def _load_models(root: Path, problems: list[Problem], texts: Mapping[Path, str] | None = None) -> dict[str, ModelEntry]:
     """The project's models.yaml (optional): names for model folders and Hugging Face repos."""
     path = root / MODELS_FILE
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink() or (texts and path in texts)):
         return {}
     out = _Collector(root, path, problems)
-    data = _read_yaml(path, out)
+    data = _read_yaml(path, out, texts)
     if data is None:
         return {}
     entries = data.get("models", {})
@@ -424,6 +481,9 @@ def _film_values(settings: FilmSettings | None, out: _Collector):
         if ";" in timecode and rate not in DROP_FRAME_RATES:
             out.add(("timecode_start",), "drop-frame timecode (';') exists only at 30000/1001 and 60000/1001",
                     "write the frames separator as ':'", value=timecode)
+        elif not _timecode_fields_valid(timecode):
+            out.add(("timecode_start",), "not a time of day: hours run 00 to 23, minutes and seconds 00 to 59",
+                    "write HH:MM:SS:FF, e.g. 01:00:00:00", value=timecode)
         else:
             try:
                 otio.opentime.from_timecode(timecode, float(rate))
@@ -431,6 +491,25 @@ def _film_values(settings: FilmSettings | None, out: _Collector):
                 out.add(("timecode_start",), f"not a valid timecode at this rate ({exc})",
                         "write HH:MM:SS:FF with FF below the frame rate", value=timecode)
     return rate, size, timecode
+
+
+def _timecode_fields_valid(timecode: str) -> bool:
+    hours, minutes, seconds = (int(part) for part in re.split("[:;]", timecode)[:3])
+    return hours < 24 and minutes < 60 and seconds < 60
+
+
+def _check_film_end(film: Film, out: _Collector) -> None:
+    """Timecode counts a day: a film whose last frame would pass 24:00:00:00 wraps in every NLE."""
+    if any(shot_id not in film.shots for shot_id in film.cut) or not re.match(TIMECODE_PATTERN, film.timecode_start) \
+            or not _timecode_fields_valid(film.timecode_start):
+        return  # reported already
+    try:
+        start = otio.opentime.from_timecode(film.timecode_start, float(film.rate)).value
+    except ValueError:
+        return
+    if start + film.duration() > 24 * 3600 * film.rate:
+        out.add(("timecode_start",), f"the film ({film.duration()} frames) would run past 24:00:00:00 "
+                "from this start", "start earlier (e.g. 01:00:00:00) or shorten the film", value=film.timecode_start)
 
 
 def _parse_resolution(value: str | list[int]) -> tuple[int, int]:
@@ -458,11 +537,20 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
         out.add(("duration",), "a shot must last at least one frame", "give a positive duration such as 5s or 120",
                 value=parsed.duration)
         ok = False
+    elif frames > MAX_SHOT_SECONDS * rate:
+        out.add(("duration",), f"longer than the {MAX_SHOT_SECONDS // 3600} hour a shot can last "
+                f"({math.floor(MAX_SHOT_SECONDS * rate)} frames at this rate)",
+                "give the shot's length in frames (120) or seconds ('5s'), and split a longer one", value=parsed.duration)
+        ok = False
 
     dissolve = 0
     if isinstance(parsed.transition, Dissolve):
         dissolve = frames_of(parsed.transition.dissolve, rate)
-        if dissolve < 1:
+        if dissolve > MAX_SHOT_SECONDS * rate:
+            out.add(("transition", "dissolve"), "longer than any shot can be", "shorten the dissolve",
+                    value=parsed.transition.dissolve)
+            ok = False
+        elif dissolve < 1:
             out.add(("transition", "dissolve"), "a dissolve must last at least one frame",
                     "use 'transition: cut' for no dissolve", value=parsed.transition.dissolve)
             ok = False
@@ -563,6 +651,7 @@ class _Images:
     def __init__(self, root: Path):
         self.root = root
         self.outcomes: dict[tuple[Path, str], tuple[Path | None, tuple[str, str]]] = {}
+        self.decoded = DecodedImages(root)
 
     def check(self, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
         key = (shot_path.parent, text)
@@ -579,9 +668,9 @@ class _Images:
         except PathRefused as exc:
             return None, (str(exc), exc.fix)
         try:
-            check_image(image)
+            self.decoded.check(image)
         except NotAnImage as exc:
-            return None, (f"not a readable image: {exc}", "give a PNG, JPEG, TIFF or WebP photograph")
+            return None, (f"not a readable image: {exc}", exc.fix)
         return image, ("", "")
 
 

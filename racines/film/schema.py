@@ -26,8 +26,16 @@ DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(s|f)?\s*$"
 TIMECODE_PATTERN = r"^\d\d:\d\d:\d\d[:;]\d\d$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 REPO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+# a commit, branch or tag: parts that never start with '.', so never '..' (the revision names a
+# file under the HF cache's refs/)
+REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
 Profile = Literal["draft", "final"]
+
+#: bounds on text: a prompt reaches the take's media tags and the manifest, a name the credits
+#: and the exports; past these a value is a slip (a pasted file), refused with the field named
+MAX_TEXT = 4000
+MAX_NAME = 200
 
 Duration = (
     Annotated[int, Field(ge=1, description="A whole number of frames.")]
@@ -35,6 +43,7 @@ Duration = (
         str,
         Field(
             pattern=DURATION_PATTERN,
+            max_length=32,
             description="Frames ('120' or '120f') or seconds ('5s', '4.5s'). Seconds are converted "
             "to frames with exact rational arithmetic at the film's rate, rounded to the nearest frame.",
         ),
@@ -43,7 +52,7 @@ Duration = (
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, str_max_length=MAX_TEXT)
 
 
 def pixel_settings(model: BaseModel) -> dict:
@@ -64,7 +73,7 @@ def pixel_settings(model: BaseModel) -> dict:
 class FilmSettings(Strict):
     """``shots/film.yaml``: settings shared by every shot."""
 
-    title: str = Field(min_length=1, description="The film's title, used in file names and the EDL.")
+    title: str = Field(min_length=1, max_length=MAX_NAME, description="The film's title, used in file names and the EDL.")
     frame_rate: int | str = Field(
         24,
         description="Exact rate: 24, 25, 30, 48, 50, 60 or a rational such as '24000/1001' "
@@ -104,11 +113,12 @@ class Source(Strict):
         min_length=1,
         description="Path to the photograph, relative to this shot file; it must stay inside the project.",
     )
-    contributor: str = Field(min_length=1, description="Who brought the photograph.")
+    contributor: str = Field(min_length=1, max_length=MAX_NAME, description="Who brought the photograph.")
     consent: Literal["granted", "pending", "withdrawn"] = Field(
         description="Only 'granted' photographs are ever rendered."
     )
-    credit: str = Field("", description="Credit line for the end credits; defaults to the contributor.")
+    credit: str = Field("", max_length=MAX_NAME,
+                        description="Credit line for the end credits; defaults to the contributor.")
 
 
 # --- generator settings: what the film layer knows of a kind -----------------------------
@@ -154,8 +164,8 @@ class KindSettings(Strict):
 class GeneratorBase(KindSettings):
     """A shot's ``generator:`` block: weightless, any machine."""
 
-    prompt: str = Field("", description="What the shot should show; kept in the take's manifest.")
-    negative_prompt: str = ""
+    prompt: str = Field("", max_length=MAX_TEXT, description="What the shot should show; kept in the take's manifest.")
+    negative_prompt: str = Field("", max_length=MAX_TEXT)
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed for any randomness in the generator.")
 
 
@@ -163,8 +173,8 @@ class FinalBase(KindSettings):
     """A shot's ``final:`` block: the generator of the final profile. What it leaves unset of
     ``inherits`` is taken from the draft."""
 
-    prompt: str | None = Field(None, description="Default: the draft's prompt.")
-    negative_prompt: str | None = Field(None, description="Default: the draft's negative_prompt.")
+    prompt: str | None = Field(None, max_length=MAX_TEXT, description="Default: the draft's prompt.")
+    negative_prompt: str | None = Field(None, max_length=MAX_TEXT, description="Default: the draft's negative_prompt.")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Default: the draft's seed.")
 
     inherits: ClassVar[tuple[str, ...]] = ("prompt", "negative_prompt", "seed")
@@ -285,7 +295,7 @@ class ModelEntry(Strict):
 
     repo: str | None = Field(None, pattern=REPO_ID_PATTERN, description="Hugging Face repo id, e.g. "
                                 "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers.")
-    revision: str | None = Field(None, min_length=1, description="A commit hash (pinned) or a branch/tag, "
+    revision: str | None = Field(None, min_length=1, max_length=MAX_NAME, pattern=REVISION_PATTERN, description="A commit hash (pinned) or a branch/tag, "
                                     "resolved offline through the HF cache; default: main.")
     path: str | None = Field(None, min_length=1, description="A pipeline folder relative to the project "
                                 "(or inside the HF cache).")

@@ -10,14 +10,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field
 
 from racines.film.model import Film, Shot
-from racines.film.schema import GeneratorBase
+from racines.film.schema import MAX_NAME, GeneratorBase
 from racines.generators.base import Generator
 from racines.media import fonts
 
@@ -26,8 +26,9 @@ class CreditsSettings(GeneratorBase):
     """The end credits card, built from the provenance of every shot in the cut."""
 
     kind: Literal["credits"]
-    heading: str = "Racines"
-    extra_lines: list[str] = Field(default_factory=list, description="Lines added after the contributors.")
+    heading: str = Field("Racines", max_length=MAX_NAME, description="The card's title; a line break starts a new line.")
+    extra_lines: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=50, description="Lines added after the contributors.")
 
     photograph: ClassVar[bool] = False
 
@@ -74,6 +75,8 @@ class CreditsGenerator(Generator):
 
 
 def render_card(lines: list[list[str]], width: int, height: int) -> np.ndarray:
+    # a heading, an extra line or a contributor's name may hold line breaks: one line drawn for each
+    lines = [[style, part] for style, text in lines for part in (text.splitlines() or [text])]
     unit = height / 28
     sizes = {"title": 2.0, "head": 0.8, "body": 1.0, "gap": 0.6}
     total = sum(sizes[style] * unit * 1.5 for style, _ in lines)

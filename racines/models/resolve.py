@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from racines.film.model import Film
-from racines.film.paths import confine_folder, hf_cache_dir
+from racines.errors import quoted
+from racines.film.paths import PathRefused, confine_folder, hf_cache_dir
 from racines.film.schema import ModelEntry
 from racines.models.catalogue import BUILTIN
 from racines.models.safety import ModelRefused, check_pipeline_folder, check_transformers_folder
@@ -77,7 +78,11 @@ def how_to_get(name: str, entry: ModelEntry) -> str:
 def locate(name: str, entry: ModelEntry, root: Path) -> tuple[Path, str]:
     """The model's folder and revision, without any network access; raise :class:`ModelMissing`."""
     if entry.path is not None:
-        folder = confine_folder(root, entry.path)
+        try:
+            folder = confine_folder(root, entry.path)
+        except PathRefused as exc:
+            # validation reports it under models.yaml; every later reader refuses it the same way
+            raise ModelRefused(f"models.yaml: models.{name}.path: {exc} (got {quoted(entry.path)})", exc.fix) from None
         if not folder.is_dir():
             raise ModelMissing(f"the model '{name}' is not on this machine: no folder {entry.path}",
                                how_to_get(name, entry))
