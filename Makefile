@@ -15,17 +15,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# ffprobe (Debian's ffmpeg package) is what the tests inspect media with, and Debian's chromium
-# opens the batch's dailies page headless; racines itself encodes with the ffmpeg binary that
-# the imageio-ffmpeg wheel ships. Installed when missing if we are root on Debian/Ubuntu.
+# ffprobe (Debian's ffmpeg package) is what the tests inspect media with (and its ffmpeg measures
+# loudness apart from racines' own), Debian's chromium opens the batch's dailies page headless,
+# and espeak-ng spoke the demo's voices (shots/make_demo_sound.py); racines itself encodes with
+# the ffmpeg binary that the imageio-ffmpeg wheel ships. Installed when missing if we are root
+# on Debian/Ubuntu.
 system-deps:
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing=" ffmpeg"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing:$$missing (the tests use ffprobe and headless chromium): install them, e.g. sudo apt-get install$$missing, and run make test again"; exit 1; fi; \
+	  else echo "missing:$$missing (the tests use ffprobe and headless chromium; espeak-ng remakes the demo's voices): install them, e.g. sudo apt-get install$$missing, and run make test again"; exit 1; fi; \
 	fi
 
 demo: setup
@@ -50,4 +53,4 @@ bench-batch: setup
 	$(BIN)/python bench/bench_batch.py
 
 clean:
-	rm -rf renders/takes renders/*.mov renders/*.mp4 renders/dailies edl/*.edl edl/*.otio
+	rm -rf renders/takes renders/*.mov renders/*.mp4 renders/*.wav renders/*_mix.json renders/dailies edl/*.edl edl/*.otio

@@ -19,6 +19,7 @@ import opentimelineio as otio
 from racines import __version__, pipeline
 from racines.core.identity import cpu_cores
 from racines.core.process import tune_for_frames
+from racines.edit.text import one_line
 from racines.errors import ExitCode, RacinesError, UsageError
 from racines.film.schema import FilmSettings, ModelsFile
 from racines.takes.reviews import STATUSES, set_status
@@ -137,15 +138,19 @@ PROFILE = click.option(
 @click.pass_obj
 def validate(ctx: Context, profile: str | None) -> None:
     """Check every shot file, photograph and needed model; report all problems at once (exit 2 on any)."""
-    film = ctx.film(profile, models=True)
+    film = pipeline.validate(ctx.project, profile)
     shots = film.shots_in_cut()
     total = film.duration()
     duration = otio.opentime.to_timecode(otio.opentime.RationalTime(total, float(film.rate)), float(film.rate))
     unconsented = [s.id for s in shots if not s.consented]
-    click.echo(f"ok: {film.title}: {len(film.shots)} shot files, {len(shots)} in the cut, "
+    click.echo(f"ok: {one_line(film.title)}: {len(film.shots)} shot files, {len(shots)} in the cut, "
                f"{total} frames ({duration}) at {film.rate_text} fps, {film.width}x{film.height}")
     if unconsented:
         click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
+    for clip in pipeline.unconsented(film):
+        click.echo(f"note: without consent, not heard: {clip.recording.relpath} ({clip.file}, {clip.field})")
+    for note in pipeline.recording_notes(film):
+        click.echo(f"note: sound: {note}")
     finals = [s.id for s in shots if s.renders_final]
     if finals:
         click.echo(f"final profile: {', '.join(finals)} (their models are here)")
@@ -363,8 +368,10 @@ def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> N
     pipeline.select_shots(film, [shot])
     take, embedded = pipeline.provenance(film, shot)
     manifest = take.manifest
+    voices = pipeline.shot_voices(film, shot)
     if as_json:
-        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(json.dumps({**manifest, **({"sound": voices} if voices else {})}, indent=2, sort_keys=True,
+                              ensure_ascii=False))
         return
     source, generator = manifest.get("source"), manifest["generator"]
     settings = generator["settings"]
@@ -388,6 +395,8 @@ def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> N
     same = embedded is not None and all(embedded.get(k) == manifest.get(k) for k in embedded)
     lines.append("embedded     " + ("in the media, matching the manifest" if same else
                                     "MISSING or different in the media: the file was altered or re-encoded"))
+    lines += [f"voice        {v['recording']} sha256 {v['sha256'][:16]}...: {v['person']} ({v['language']}; "
+              f"consent: {v['consent']}; licence: {v['licence'] or '-'}; credit: {v['credit']})" for v in voices]
     click.echo("\n".join(lines))
 
 

@@ -19,12 +19,14 @@ from PIL import Image
 from racines.core.atomic import atomic_path, sweep_partials
 from racines.core.lock import project_lock
 from racines.edit.bundle import write_bundle
-from racines.edit.conform import ConformReport, apply, compare, read_cut
+from racines.edit.conform import ConformReport, compare, new_texts, read_cut, refuse_unmatched, write_texts
 from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
 from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, UsageError, ValidationFailed
+from racines.film.images import DecodedImages
 from racines.film.loader import dissolve_problems, load_film
 from racines.film.model import Film, Shot
+from racines.film.recordings import only_consented, recording_notes, unconsented
 from racines.film.schema import models_of
 from racines.generators import derives_from_takes, get_generator
 from racines.generators.diffusion.base import check_final
@@ -32,9 +34,11 @@ from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
 from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
+from racines.sound.mix import mix_summary, mix_timeline
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
 from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, shot_takes, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
+from racines.takes.reviews import REVIEWS_DIR, load_review
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
 
@@ -44,11 +48,42 @@ RENDERS_DIR = "renders"
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> per-frame callback
 
 
-def load(root: Path, profile: str | None = None, models: bool = False) -> Film:
+def load(root: Path, profile: str | None = None, models: bool = False, texts: dict[Path, str] | None = None,
+         decoded: DecodedImages | None = None) -> Film:
     """Load and validate the project for a run at ``profile`` (None: the film's and shots' own),
     with the generators' rules: a final: block's shapes and, with ``models`` (a render, a
-    validation), the presence of the models the run needs."""
-    return load_film(root, profile, check=functools.partial(check_final, models=models))
+    validation), the presence of the models the run needs. ``texts``: shot files as they would
+    be rewritten; ``decoded``: the photographs known to decode whole (see load_film)."""
+    return load_film(root, profile, check=functools.partial(check_final, models=models), texts=texts,
+                     decoded=decoded)
+
+
+def validate(root: Path, profile: str | None = None) -> Film:
+    """``racines validate``: the project at ``profile`` with the models it needs, and the
+    decisions in shots/reviews/; the photographs that decoded are remembered once all passed."""
+    decoded = DecodedImages(Path(root).resolve())
+    film = load(root, profile, models=True, decoded=decoded)
+    check_reviews(film)
+    decoded.save()
+    return film
+
+
+def check_reviews(film: Film) -> None:
+    """Read every decision file in shots/reviews/ as the commands that use them will, and raise
+    :class:`ValidationFailed` with all their problems at once (racines validate)."""
+    folder = film.root / REVIEWS_DIR
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        try:
+            load_review(film.root, path.stem)
+        except ValidationFailed as exc:
+            problems += exc.problems
+        except UsageError as exc:
+            where = path.relative_to(film.root).as_posix()
+            message, _, fix = str(exc).removeprefix(f"{where}: ").partition("\n    fix: ")
+            problems.append(Problem(file=where, field="", message=message, fix=fix))
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def missing_final_models(film: Film) -> dict[str, list[str]]:
@@ -69,14 +104,15 @@ def missing_final_models(film: Film) -> dict[str, list[str]]:
 def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None = None) -> tuple[Film, list[Shot]]:
     """Return the film restricted to shots that may be rendered, and the shots left out.
 
-    Without ``skip_unconsented`` any unconsented shot stops the run before any work.
+    Without ``skip_unconsented`` any unconsented shot stops the run before any work. For the
+    whole cut (no ``shot_ids``), the same holds for voices and music (film.recordings).
     """
     wanted = film.cut if shot_ids is None else tuple(shot_ids)
     refused = [film.shots[s] for s in wanted if not film.shots[s].consented]
     if refused and not skip_unconsented:
         raise ConsentRefused([(s.id, s.file, s.source.contributor, s.source.consent) for s in refused])
     if not refused:
-        return film, []
+        return (film if shot_ids else only_consented(film, skip_unconsented)), []
     kept_cut = tuple(s for s in film.cut if film.shots[s].consented)
     if not kept_cut:
         raise UsageError("no shot of the cut has consent granted; nothing can be rendered")
@@ -85,7 +121,8 @@ def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None 
                 for shot, message, fix in dissolve_problems([film.shots[s] for s in kept_cut])]
     if problems:
         raise ValidationFailed(problems)
-    return dataclasses.replace(film, cut=kept_cut), refused
+    kept = dataclasses.replace(film, cut=kept_cut)
+    return (kept if shot_ids else only_consented(kept, skip_unconsented)), refused
 
 
 def select_shots(film: Film, shot_ids: list[str]) -> list[str]:
@@ -163,6 +200,9 @@ def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False) ->
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
+    for gone in edl_dir.glob(f"{film.slug()}.A*.edl"):  # an audio track's EDL, of a track the film lost
+        if gone.name[len(film.slug()) + 1:] not in texts:
+            gone.unlink()
     aaf_path = edl_dir / f"{film.slug()}.aaf"
     if aaf and (written or _older(aaf_path, edl_dir / f"{film.slug()}.otio")):
         # binary, so not compared: it follows the .otio, which renders rewrite without it
@@ -191,9 +231,16 @@ def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
     events = read_cut(edited, film.rate)
     selected = Resolver(film).cut_takes()
     report = compare(film, events, {s: t for s, t in selected.items() if t is not None})
-    if write and report.changed:
-        apply(film, report)
-        load_film(film.root)  # the new files must still be a valid film; if not, say so now
+    refuse_unmatched(report, edited)
+    texts = new_texts(film, report) if report.changed else {}
+    if texts:
+        try:
+            load(film.root, texts=texts)  # the files as they would be; a dry run is told the same
+        except ValidationFailed as exc:
+            raise UsageError(f"{edited}: this cut would leave the shot files invalid, so nothing was written:\n"
+                             f"{exc}") from None
+    if write and texts:
+        write_texts(texts)
     return report
 
 
@@ -204,10 +251,13 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
     for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR):
         sweep_partials(folder)  # what a killed render left (the caller holds the project's lock)
     total = round(timeline.duration().value)
+    # the mix first: a sound that cannot be made stops the run before any picture is joined
+    sound = mix_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.rate, total, film.ducking,
+                         film.root)
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
-                           master=master, drop_frame=film.drop_frame)
+                           master=master, drop_frame=film.drop_frame, sound=sound)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,9 +301,16 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
     result = render_film(film, timeline, review=options.review, progress=progress, workers=options.workers,
                          master=options.master)
     outputs = [path for path in (result.master, result.review) if path is not None]
-    verb = "unchanged" if result.unchanged else "wrote"
     for path in outputs:
-        on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")))
+        verb = "unchanged" if result.unchanged else "remuxed" if path in result.remuxed else "wrote"
+        on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")
+                       + (" (a new sound, the picture as it was)" if path in result.remuxed else "")))
+    if result.sound is not None and result.sound.fresh:
+        for note in recording_notes(film):  # said when the mix is made, not on every render
+            on_event(Event(f"sound: {note}", notice=True))
+        on_event(Event(f"mixed the sound: {mix_summary(result.sound)}"))
+    for path in result.stems:
+        on_event(Event(f"wrote {path.relative_to(film.root)}"))
     if not result.unchanged:
         on_event(Event(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused"))
     return FilmMade(takes, written, result)
@@ -275,14 +332,20 @@ def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event:
     if not (options.film.master or options.film.review):
         raise UsageError("--no-review and --no-master together leave no film to render\n"
                          "    fix: use --shot ID to make takes only")
-    film = load(root, options.profile, models=True)
+    decoded = DecodedImages(Path(root).resolve())
+    film = load(root, options.profile, models=True, decoded=decoded)
     chosen = select_shots(film, list(options.shots)) if options.shots else None
+    unheard = unconsented(film) if not chosen else []
     film, skipped = consent_gate(film, options.skip_unconsented, chosen)
     # checked before the lock: a refused render writes nothing, not even the lock file
     with project_lock(film.root, options.wait_s, lambda line: on_event(Event(line, notice=True)), command="render"):
+        decoded.save()  # the next validation or render of these photographs skips decoding them
         for shot in skipped:
             on_event(Event(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}",
                            notice=True))
+        for clip in unheard:
+            on_event(Event(f"left out {clip.recording.relpath} ({clip.file}, {clip.field}): consent is "
+                           f"'{clip.consent}' for {clip.person}", notice=True))
         wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
         takes, made = make_takes(film, wanted, progress)
         for shot_id in wanted:
@@ -331,6 +394,19 @@ def film_contact_sheet(film: Film) -> Path:
     with atomic_path(path) as tmp:
         film_sheet(rows).save(tmp, format="JPEG", quality=90)
     return path
+
+
+def shot_voices(film: Film, shot_id: str) -> list[dict]:
+    """The voices that start with the shot: recording (and its sha256), speaker, language,
+    consent, licence, credit; what the take's provenance does not hold (they are not its pixels)."""
+    hashes = HashCache.for_project(film.root)
+    try:
+        return [{"recording": clip.recording.relpath, "sha256": hashes.sha256(clip.recording.path),
+                 "person": clip.person, "language": clip.language, "consent": clip.consent,
+                 "licence": clip.licence, "credit": clip.credit, "declared_in": f"{clip.file} {clip.field}"}
+                for clip in film.sound if clip.shot == shot_id]
+    finally:
+        hashes.save()
 
 
 def provenance(film: Film, shot_id: str) -> tuple[Take, dict | None]:

@@ -229,7 +229,22 @@ def test_invalid_shot_files_stop_the_batch_before_any_work(tiny_project):
     assert 'id="fatal"' in page and "shots/s020.yaml" in page and summary(tiny_project)["exit_code"] == 2
 
 
-def test_the_page_escapes_titles_and_errors(tmp_path):
+def cut_short_after_validation(monkeypatch, photo: Path, keep: int) -> None:
+    """The photograph is cut short once the batch has validated the project (a sync still
+    running), so that its shot fails in its worker: validation decodes every photograph whole."""
+    from racines import pipeline
+
+    load = pipeline.load
+
+    def load_then_cut(*args, **kwargs):
+        film = load(*args, **kwargs)
+        photo.write_bytes(photo.read_bytes()[:keep])
+        return film
+
+    monkeypatch.setattr(pipeline, "load", load_then_cut)
+
+
+def test_the_page_escapes_titles_and_errors(tmp_path, monkeypatch):
     title = 'Nos <script>alert("racines")</script> & "racines"'
     root = write_tiny_project(tmp_path / "film", {
         "s010": TINY_SHOTS["s010"].replace("transition: {dissolve: 6}", "transition: cut"),
@@ -240,7 +255,7 @@ def test_the_page_escapes_titles_and_errors(tmp_path):
 
     photo = root / "shots/photos/Bao & <family>.jpg"
     Image.open(root / "shots/photos/bloom.png").convert("RGB").save(photo, quality=90)
-    photo.write_bytes(photo.read_bytes()[:2000])  # cut short after validation would pass its header
+    cut_short_after_validation(monkeypatch, photo, 2000)
     result = batch(root)
     assert result.exit_code == 4, result.output
     page = (dailies(root) / "index.html").read_text()

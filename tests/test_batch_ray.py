@@ -63,15 +63,17 @@ def test_ray_makes_the_same_takes_and_film_as_the_local_executor(local_ray, tmp_
     assert ray.is_initialized()  # the batch leaves alone an instance it did not start
 
 
-def test_a_failing_shot_on_ray_is_reported_like_on_the_local_executor(local_ray, tmp_path):
+def test_a_failing_shot_on_ray_is_reported_like_on_the_local_executor(local_ray, tmp_path, monkeypatch):
     from PIL import Image
+
+    from tests.test_batch_local import cut_short_after_validation
 
     root = write_tiny_project(tmp_path / "film")
     shot = root / "shots/s030.yaml"
     shot.write_text(shot.read_text().replace("photos/bloom.png", "photos/bloom.jpg"))
     photo = root / "shots/photos/bloom.jpg"
     Image.open(root / "shots/photos/bloom.png").convert("RGB").save(photo, quality=90)
-    photo.write_bytes(photo.read_bytes()[:1500])
+    cut_short_after_validation(monkeypatch, photo, 1500)
     result = batch(root, "--executor", "ray")
     assert result.exit_code == 4, result.output
     summary = json.loads(next((root / "renders/dailies").glob("*/summary.json")).read_text())

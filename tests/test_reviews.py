@@ -30,20 +30,25 @@ def _decide(root: str, version: str, status: str, note: str, barrier) -> None:
     set_status(Path(root), TakeStore(Path(root)), "s030", version, status, note)
 
 
+def _decide_together(root: Path, decisions: list[tuple[str, str, str]]) -> None:
+    """One forked process per (version, status, note), all released at once by a barrier."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(len(decisions))
+    workers = [context.Process(target=_decide, args=(str(root), version, status, note, barrier))
+               for version, status, note in decisions]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+        assert worker.exitcode == 0
+
+
 def test_two_processes_deciding_on_one_shot_lose_no_decision(tmp_path):
     root = write_tiny_project(tmp_path / "film")
     fake_takes(root, "s030", 2)
-    context = multiprocessing.get_context("fork")
     lost = []
     for round_ in range(40):
-        barrier = context.Barrier(2)
-        workers = [context.Process(target=_decide, args=(str(root), "v001", "review", f"first {round_}", barrier)),
-                   context.Process(target=_decide, args=(str(root), "v002", "retake", f"second {round_}", barrier))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-            assert worker.exitcode == 0
+        _decide_together(root, [("v001", "review", f"first {round_}"), ("v002", "retake", f"second {round_}")])
         review = load_review(root, "s030")
         if (review.note_of("v001"), review.note_of("v002")) != (f"first {round_}", f"second {round_}"):
             lost.append(round_)
@@ -54,16 +59,8 @@ def test_two_processes_deciding_on_one_shot_lose_no_decision(tmp_path):
 def test_two_processes_approving_leave_one_approved_take_and_both_decisions(tmp_path):
     root = write_tiny_project(tmp_path / "film")
     fake_takes(root, "s030", 2)
-    context = multiprocessing.get_context("fork")
     for round_ in range(10):
-        barrier = context.Barrier(2)
-        workers = [context.Process(target=_decide, args=(str(root), v, "approved", f"{v} {round_}", barrier))
-                   for v in ("v001", "v002")]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-            assert worker.exitcode == 0
+        _decide_together(root, [(v, "approved", f"{v} {round_}") for v in ("v001", "v002")])
         review = load_review(root, "s030")
         assert {review.note_of("v001"), review.note_of("v002")} == {f"v001 {round_}", f"v002 {round_}"}
         statuses = sorted(review.status_of(v) for v in ("v001", "v002"))

@@ -38,11 +38,12 @@ def read_limited(path: Path, limit: int) -> bytes:
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         raise Unreadable(f"the file cannot be opened ({getattr(exc, 'strerror', None) or exc})",
                          "check the path and the file's permissions") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise Unreadable(f"this is {kind}", "give the path of a regular file")
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-            raise Unreadable(f"this is {kind}", "give the path of a regular file")
         try:
             data = handle.read(limit + 1)
         except OSError as exc:

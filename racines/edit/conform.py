@@ -22,7 +22,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from racines.core.reading import Unreadable, human_bytes, read_limited
+from racines.core.reading import Unreadable, read_limited
 from racines.edit.edl import TC
 from racines.edit.text import one_line
 from racines.edit.timecode import to_frames
@@ -103,7 +103,7 @@ def read_cut(path: Path, rate: Fraction) -> list[CutEvent]:
         raise UsageError(f"{path}: cannot read this {adapter} file: {type(exc).__name__}: "
                          f"{shorten(one_line(str(exc)), 300)}\n    fix: {REEXPORT}") from None
     if not isinstance(timeline, otio.schema.Timeline):
-        raise UsageError(f"{path}: this file holds a {type(timeline).__name__}, not a timeline\n    fix: {REEXPORT}")
+        raise UsageError(f"{path}: the file holds no timeline (an OTIO {type(timeline).__name__})\n    fix: {REEXPORT}")
     tracks = [t for t in timeline.video_tracks() if t.enabled]
     if not tracks:
         raise UsageError(f"{path}: the file has no video track\n    fix: {REEXPORT}")
@@ -126,13 +126,13 @@ def _check_text_cut(path: Path, suffix: str, text: str, rate: Fraction) -> None:
     """What the adapters would take badly: an EDL event whose out comes before its in (read as a
     trim), too many events, an OTIO file nested deep enough to crash its reader."""
     if suffix == ".edl":
-        events = 0
+        count = 0
         for number, line in enumerate(text.splitlines(), 1):
             match = EDL_EVENT.match(line)
             if not match:
                 continue
-            events += 1
-            if events > MAX_EVENTS:
+            count += 1
+            if count > MAX_EVENTS:
                 raise UsageError(f"{path}: more than {MAX_EVENTS} events, more than racines reads\n    fix: {REEXPORT}")
             timecodes = match.groups()[5:]  # source in, source out, record in, record out
             try:
@@ -148,8 +148,8 @@ def _check_text_cut(path: Path, suffix: str, text: str, rate: Fraction) -> None:
         try:
             root = ET.fromstring(text)
         except ET.ParseError as exc:
-            line = exc.position[0] if exc.position else None
-            raise UsageError(f"{path}:{line}: not well-formed XML ({shorten(str(exc), 200)})\n    fix: {REEXPORT}") \
+            at = exc.position[0] if exc.position else "?"
+            raise UsageError(f"{path}:{at}: not well-formed XML ({shorten(str(exc), 200)})\n    fix: {REEXPORT}") \
                 from None
         count = sum(1 for _ in root.iter("clipitem"))
         if count > MAX_EVENTS:
@@ -225,7 +225,8 @@ def compare(film: Film, events: list[CutEvent], selected: dict[str, Take]) -> Co
     for event in events:
         take = by_reel.get(event.reel or "") or by_name.get(event.media_name or "") or by_name.get(f"{event.name}.mov")
         if take is None:
-            where = f"event {event.position + 1} '{event.name}' (reel {event.reel or '-'}, record frame {event.record_in})"
+            name, reel = shorten(one_line(event.name), 60), shorten(one_line(event.reel or "-"), 40)
+            where = f"event {event.position + 1} '{name}' (reel {reel}, record frame {event.record_in})"
             report.unknown.append(f"{where}: no take has this reel or file; left out, not guessed")
             continue
         if take.shot_id in report.cut:
@@ -284,9 +285,27 @@ def compare(film: Film, events: list[CutEvent], selected: dict[str, Take]) -> Co
 
 
 
-def apply(film: Film, report: ConformReport) -> list[Path]:
-    """Write the new cut and the shots' trims, durations and dissolves, keeping each file's
-    comments and layout (ruamel.yaml round trip). Every file is replaced atomically."""
+def refuse_unmatched(report: ConformReport, path: Path) -> None:
+    """A cut none of whose events is a take of this film (another project's, a recut from the
+    camera files) would empty the film's cut: refuse it, naming what it holds."""
+    if report.cut:
+        return
+    if not report.unknown:
+        raise UsageError(f"{path}: the cut holds no clip on its video track; nothing was written\n"
+                         f"    fix: {REEXPORT}")
+    shown = [f"    unknown: {shorten(line, 160)}" for line in report.unknown[:10]]
+    if len(report.unknown) > 10:
+        shown.append(f"    ... and {len(report.unknown) - 10} more")
+    raise UsageError("\n".join([f"{path}: no event of this cut matches a take of the film (by reel, file or take "
+                                "name), so it would empty the cut; nothing was written", *shown,
+                                "    fix: conform a cut made from racines' exports (edl/), whose reels name the takes, "
+                                "in the project that made them (renders/takes/ must hold them)"]))
+
+
+def new_texts(film: Film, report: ConformReport) -> dict[Path, str]:
+    """The shot files the report changes, as they would be written: the new cut and the shots'
+    trims, durations and dissolves, each file's comments and layout kept (ruamel.yaml round
+    trip). Nothing is written: the caller checks them first (see :func:`write_texts`)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -321,11 +340,25 @@ def apply(film: Film, report: ConformReport) -> list[Path]:
             else:
                 data["transition"] = "cut"
         changed[path] = data
+    texts = {}
+    for path, data in changed.items():
+        buffer = io.StringIO()
+        yaml.dump(data, buffer)
+        texts[path] = buffer.getvalue()
+    return texts
+
+
+def write_texts(texts: dict[Path, str]) -> list[Path]:
+    """Replace the files: all are written before any is moved into place."""
     from racines.core.atomic import atomic_path
 
-    with ExitStack() as stack:  # all files are written before any is moved into place
-        for path, data in changed.items():
+    with ExitStack() as stack:
+        for path, text in texts.items():
             tmp = stack.enter_context(atomic_path(path))
-            with open(tmp, "w", encoding="utf-8") as handle:
-                yaml.dump(data, handle)
-    return list(changed)
+            tmp.write_text(text, encoding="utf-8")
+    return list(texts)
+
+
+def apply(film: Film, report: ConformReport) -> list[Path]:
+    """Write what the report changes into the shot files (unchecked: see pipeline.conform_cut)."""
+    return write_texts(new_texts(film, report))

@@ -19,12 +19,22 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
+from racines.edit.text import EDL_TITLE, edl_field
 from racines.edit.timecode import is_drop_frame, to_frames, to_timecode
 
 
-def edl_text(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: bool = False) -> str:
+def edl_text(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: bool = False,
+             audio: int | None = None) -> str:
+    """The picture's EDL; with ``audio`` (0 for A1), that audio track's. The adapter writes only a
+    stack's first track, and any audio as channel 'A', so each audio track has an EDL of its own
+    whose channel column names its track: A, A2, A3..."""
     writable = copy.deepcopy(timeline)
-    track = writable.video_tracks()[0]
+    track = writable.audio_tracks()[audio] if audio is not None else writable.video_tracks()[0]
+    for other in [t for t in writable.tracks if t is not track]:
+        writable.tracks.remove(other)
+    if audio is not None:  # the adapter wants a video track beside it, and writes the first track
+        writable.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video))
+    _one_line_texts(writable)
     start = timeline.global_start_time or otio.opentime.RationalTime(0, float(rate))
     _markers_to_record_time(track, start)
     # A negative track start is how the adapter itself reads a record offset back.
@@ -39,10 +49,20 @@ def edl_text(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: bool = 
                 continue
             seen.add(line)
         # the adapter writes drop-frame whenever the rate allows it; restate every timecode as chosen
-        lines.append(_restate_timecodes(_standard_columns(line), rate, drop))
+        lines.append(_restate_timecodes(_standard_columns(line, audio_channel(audio)), rate, drop))
     at = 1 if lines and lines[0].startswith("TITLE:") else 0
     lines.insert(at, fcm)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_line_texts(timeline: otio.schema.Timeline) -> None:
+    """An EDL is read line by line: a title, clip name or locator with a line break would add
+    lines of its own (an event, a second FCM), so each is written as one bounded line."""
+    timeline.name = edl_field(timeline.name, EDL_TITLE)
+    for clip in timeline.find_clips():
+        clip.name = edl_field(clip.name)
+        for marker in clip.markers:
+            marker.name, marker.comment = edl_field(marker.name), edl_field(marker.comment)
 
 
 def _markers_to_record_time(track: otio.schema.Track, start: otio.opentime.RationalTime) -> None:
@@ -58,12 +78,19 @@ TC = r"\d\d:\d\d:\d\d[:;]\d\d"
 EVENT = re.compile(rf"^(\d+)\s+(\S+)\s+(\S+)\s+(C|D|W\d+|K|KB|KO)\s+(\d*)\s*({TC})\s+({TC})\s+({TC})\s+({TC})\s*$")
 
 
-def _standard_columns(line: str) -> str:
-    """Event lines in the CMX 3600 columns: edit, reel (8), channels (4), transition (4), operand (3)."""
+def audio_channel(index: int | None) -> str | None:
+    """The channel column of audio track ``index`` (0 for A1): A, A2, A3..."""
+    return None if index is None else "A" if index == 0 else f"A{index + 1}"
+
+
+def _standard_columns(line: str, channels: str | None = None) -> str:
+    """Event lines in the CMX 3600 columns: edit, reel (8), channels (4), transition (4), operand (3);
+    ``channels``: what the channel column says instead of the adapter's."""
     match = EVENT.match(line)
     if not match:
         return line
-    edit, reel, channels, transition, operand, *times = match.groups()
+    edit, reel, written, transition, operand, *times = match.groups()
+    channels = channels or written
     operand = f"{int(operand):03d}" if operand else ""
     return f"{int(edit):03d}  {reel:<8} {channels:<4}  {transition:<4} {operand:>3} {' '.join(times)}"
 

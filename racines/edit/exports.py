@@ -32,6 +32,13 @@ import opentimelineio as otio
 
 from racines.core.atomic import atomic_path
 from racines.edit.edl import edl_text
+from racines.edit.sound_exports import (
+    aaf_descriptor,
+    audio_edl_suffixes,
+    recordings_by_url,
+    xml_audio_media,
+    xml_sequence_audio,
+)
 from racines.edit.timecode import is_drop_frame, nominal_fps, to_timecode
 
 FORMATS = ("otio", "edl", "xml")
@@ -67,6 +74,9 @@ def export_texts(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: boo
         "otio": otio.adapters.write_to_string(timeline, "otio_json"),
         "edl": edl_text(timeline, rate, drop_frame),
         "xml": xml_text(timeline, rate, drop_frame, media_base),
+        # each audio track has its EDL (the adapter writes one track of a stack)
+        **{suffix: edl_text(timeline, rate, drop_frame, audio=index)
+           for index, suffix in enumerate(audio_edl_suffixes(timeline))},
     }
 
 
@@ -95,11 +105,14 @@ def xml_text(timeline: otio.schema.Timeline, rate: Fraction, drop_frame: bool, m
     reels = {clip.media_reference.target_url: _reel(clip) for clip in absolute.find_clips()
              if isinstance(clip.media_reference, otio.schema.ExternalReference)}
     text = otio.adapters.write_to_string(absolute, "fcp_xml")
-    return _mend_xml(text, rate, is_drop_frame(rate, drop_frame), reels, _frame_size(timeline))
+    return _mend_xml(text, rate, is_drop_frame(rate, drop_frame), reels, _frame_size(timeline),
+                     recordings_by_url(absolute))
 
 
 def _mend_xml(text: str, rate: Fraction, drop: bool, reels: dict[str, str | None],
-              size: tuple[int, int] | None) -> str:
+              size: tuple[int, int] | None, recordings: dict[str, dict] | None = None) -> str:
+    """``recordings``: the audio clips' media by URL (racines.edit.sound_exports)."""
+    recordings = recordings or {}
     root = ET.fromstring(text)
     for timecode in root.iter("timecode"):
         frame = int(timecode.findtext("frame", "0"))
@@ -113,9 +126,13 @@ def _mend_xml(text: str, rate: Fraction, drop: bool, reels: dict[str, str | None
         if reel and file.find("timecode") is not None:
             ET.SubElement(ET.SubElement(file.find("timecode"), "reel"), "name").text = reel
         media = file.find("media")
-        if size and media is not None:
+        if url in recordings and media is not None:
+            xml_audio_media(media, recordings[url])
+        elif size and media is not None:
             media.clear()  # the takes have no sound
             _sample_characteristics(ET.SubElement(media, "video"), rate, size)
+    if recordings:
+        xml_sequence_audio(root)
     if size:
         for video_format in root.iterfind("./project/children/sequence/media/video/format"):
             video_format.clear()
@@ -172,12 +189,16 @@ def write_aaf(timeline: otio.schema.Timeline, path: Path, media_base: Path | Non
             "CutPoint": round(transition.in_offset.value),
         }
     reels = {}
+    recordings = recordings_by_url(ready)
     for clip in ready.find_clips():
         reel = _reel(clip) or clip.name
         mob_id = _umid(reel)
         reels[mob_id] = reel
         clip.metadata["AAF"] = {"MobID": mob_id}
-        if size:
+        if clip.media_reference.target_url in recordings:
+            clip.media_reference.metadata["AAF"] = {
+                "EssenceDescription": aaf_descriptor(recordings[clip.media_reference.target_url])}
+        elif size:
             width, height = size
             clip.media_reference.metadata["AAF"] = {"EssenceDescription": {
                 "StoredWidth": width, "StoredHeight": height, "SampledWidth": width, "SampledHeight": height,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from racines.edit.audio import audio_tracks
+from racines.edit.text import clean, one_line
 from racines.film.model import Film, Shot
 from racines.takes.store import Take
 
@@ -60,7 +62,7 @@ def build_timeline(film: Film, takes: dict[str, Take], media_base: Path) -> otio
     """``media_base``: the folder the media URLs are written relative to (where the timeline file lives)."""
     rate = float(film.rate)
     timeline = otio.schema.Timeline(
-        name=film.title,
+        name=one_line(film.title),  # every export writes it: as a file's TITLE line, an XML name
         global_start_time=otio.opentime.from_timecode(film.timecode_start, rate),
     )
     timeline.metadata["racines"] = {"frame_rate": film.rate_text, "width": film.width, "height": film.height,
@@ -75,6 +77,9 @@ def build_timeline(film: Film, takes: dict[str, Take], media_base: Path) -> otio
                 transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
                 in_offset=RT(in_offset, rate), out_offset=RT(out_offset, rate)))
         track.append(_clip(film, placement, media_base, rate))
+    # the voices and music, after the picture: a shot's voices start where the shot does
+    starts = {shot: first for shot, (first, _) in record_ranges(track).items()}
+    timeline.tracks.extend(audio_tracks(film, starts, media_base))
     return timeline
 
 
@@ -102,17 +107,17 @@ def _clip(film: Film, placement: Placement, media_base: Path, rate: float) -> ot
         "trim": [shot.trim_head, shot.trim_tail],
         "cache_key": take.cache_key,
         "source": None if shot.source is None else {
-            "photo": shot.source.relpath, "contributor": shot.source.contributor,
-            "consent": shot.source.consent, "credit": shot.source.credit},
-        "prompt": shot.generator.prompt,
+            "photo": clean(shot.source.relpath), "contributor": clean(shot.source.contributor),
+            "consent": shot.source.consent, "credit": clean(shot.source.credit)},
+        "prompt": clean(shot.generator.prompt),
         "seed": shot.generator.seed,
-        "notes": shot.notes,
+        "notes": clean(shot.notes),
     }
     clip.markers.append(otio.schema.Marker(
         name=shot.id,
         marked_range=TR(RT(placement.source_start, rate), RT(0, rate)),
         color=otio.schema.MarkerColor.GREEN,
-        comment=shot.notes,
+        comment=clean(shot.notes),
     ))
     return clip
 

@@ -48,7 +48,10 @@ def check_image(path: Path) -> tuple[int, int]:
                 image.load()
     except NotAnImage:
         raise
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise NotAnImage(f"the image is above the {MAX_PIXELS} pixel limit ({exc})",
+                         "scale the scan down (e.g. to 8000 pixels on its long side)") from exc
+    except Image.UnidentifiedImageError as exc:
         raise NotAnImage(str(exc)) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise NotAnImage(f"the file is damaged or truncated ({exc})", DAMAGED_FIX) from exc
@@ -62,11 +65,13 @@ DECODED_FILE = Path("renders") / "cache" / "decoded-images.json"
 
 class DecodedImages:
     """Which photographs decoded whole, remembered by sha256 of their bytes; a file is hashed
-    again only when its size, mtime or inode changed."""
+    again only when its size or mtime changed. Paths are the project's own, so that a copy of
+    the project (mtimes kept) reads without a write."""
 
     def __init__(self, root: Path):
+        self.root = root
         self.store = root / DECODED_FILE
-        self.stamps: dict[str, list] = {}     # path -> [size, mtime_ns, inode, sha256]
+        self.stamps: dict[str, list] = {}     # project-relative path -> [size, mtime_ns, sha256]
         self.decoded: dict[str, list] = {}    # sha256 -> [width, height]
         self.dirty = False
         try:
@@ -77,11 +82,12 @@ class DecodedImages:
 
     def check(self, path: Path) -> tuple[int, int]:
         """(width, height) of a photograph that decodes whole; raise NotAnImage."""
+        name = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
         try:
             stat = path.stat()
-            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-            entry = self.stamps.get(str(path))
-            digest = entry[3] if isinstance(entry, list) and entry[:3] == stamp else _sha256(path)
+            stamp = [stat.st_size, stat.st_mtime_ns]
+            entry = self.stamps.get(name)
+            digest = entry[2] if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp else _sha256(path)
         except OSError as exc:
             raise NotAnImage(f"the file cannot be read ({exc.strerror or exc})", "check the file's permissions") from None
         size = self.decoded.get(digest)
@@ -89,8 +95,8 @@ class DecodedImages:
             size = list(check_image(path))
             self.decoded[digest] = size
             self.dirty = True
-        if self.stamps.get(str(path)) != [*stamp, digest]:
-            self.stamps[str(path)] = [*stamp, digest]
+        if self.stamps.get(name) != [*stamp, digest]:
+            self.stamps[name] = [*stamp, digest]
             self.dirty = True
         return size[0], size[1]
 
@@ -98,8 +104,8 @@ class DecodedImages:
         """Remember what decoded (best effort: a read-only project is validated all the same)."""
         if not self.dirty:
             return
-        live = {path: entry for path, entry in self.stamps.items() if os.path.exists(path)}
-        wanted = {entry[3] for entry in live.values()}
+        live = {name: entry for name, entry in self.stamps.items() if os.path.exists(self.root / name)}
+        wanted = {entry[2] for entry in live.values()}
         try:
             write_json(self.store, {"stamps": live, "decoded": {k: v for k, v in self.decoded.items() if k in wanted}})
         except OSError:

@@ -7,6 +7,7 @@ names the file, the line where the YAML gives one, the field, the bad value and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import typing
@@ -23,7 +24,8 @@ from racines.core.reading import Unreadable, human_bytes, read_limited
 from racines.errors import Problem, ValidationFailed
 from racines.film.images import DecodedImages, NotAnImage
 from racines.film.model import Film, Shot, SourcePhoto
-from racines.film.paths import PathRefused, confine, confine_folder, project_relative
+from racines.film.paths import PathRefused, confine, confine_folder, leaves_project, project_relative
+from racines.film.recordings import SOUND_FILE, Recordings, film_sound, placement_problems, shot_voices
 from racines.film.schema import (
     SHOT_ID_PATTERN,
     SLOTS,
@@ -35,6 +37,7 @@ from racines.film.schema import (
     ModelEntry,
     ModelsFile,
     ShotFile,
+    SoundFile,
     installed_kinds,
     parse_duration_text,
 )
@@ -63,6 +66,7 @@ class _Collector:
     """Gathers problems for one YAML file, locating them through its parsed node tree."""
 
     def __init__(self, root: Path, path: Path, problems: list[Problem]):
+        self.root = root
         self.file = project_relative(root, path)
         self.node: yaml.Node | None = None
         self.problems = problems
@@ -139,10 +143,34 @@ def _too_large(node: yaml.Node) -> str | None:
     return None
 
 
+CONSTRUCT_ERRORS = (yaml.YAMLError, ValueError, TypeError, OverflowError)
+
+
+def _failing_scalar(loader: Any, node: yaml.Node) -> tuple[tuple, yaml.ScalarNode] | None:
+    """The first scalar of the tree that YAML cannot turn into a value, and where it sits."""
+    stack: list[tuple[yaml.Node, tuple]] = [(node, ())]
+    while stack:
+        current, loc = stack.pop()
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                loader.construct_object(current, deep=True)
+            except CONSTRUCT_ERRORS:
+                return loc, current
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in reversed(current.value):
+                stack += [(value, (*loc, key.value)), (key, loc)]
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, (*loc, index)) for index, item in reversed(list(enumerate(current.value))))
+    return None
+
+
 def _read_yaml(path: Path, out: _Collector, texts: Mapping[Path, str] | None = None) -> Any:
     """The file's data (``texts`` stands in for files by path), or None with its problems added."""
     if texts is not None and path in texts:
         text = texts[path]
+    elif leaves_project(out.root, path):
+        out.add((), "the file is a link to a file outside the project", "copy the file into the project instead")
+        return None
     else:
         try:
             raw = read_limited(path, MAX_YAML_BYTES)
@@ -175,12 +203,15 @@ def _read_yaml(path: Path, out: _Collector, texts: Mapping[Path, str] | None = N
             return None
         try:
             data = loader.construct_document(out.node) if out.node is not None else None
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        except CONSTRUCT_ERRORS as exc:
             # a date that is no date (2001-02-31), a number of 5,000 digits, a bad !!tag
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             reason = getattr(exc, "problem", None) or str(exc)
-            out.add((), f"a value YAML cannot read: {reason}", "quote the value to make it text, or correct it",
-                    line=mark.line + 1 if mark else None)
+            loc, failing = _failing_scalar(loader, out.node) or ((), None)
+            out.add(loc, f"a value YAML cannot read: {reason}", "quote the value to make it text, or correct it",
+                    value=failing.value if failing is not None else ...,
+                    line=failing.start_mark.line + 1 if failing is not None else mark.line + 1 if mark else None)
+            out.node = None
             return None
     finally:
         loader.dispose()
@@ -270,6 +301,7 @@ FORM_HINTS = {
     "duration": "give frames (120) or seconds ('5s', '4.5s')",
     "dissolve": "give frames (12) or seconds ('0.5s')",
     "transition": "write 'cut' or {dissolve: 12}",
+    "revision": "give a commit hash, a branch or a tag: letters, digits, '_', '-', '.' and '/', no '..'",
 }
 
 
@@ -356,7 +388,8 @@ def frames_of(value: int | str, rate: Fraction) -> int:
 
 
 def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | None = None,
-              kinds: Kinds | None = None, texts: Mapping[Path, str] | None = None) -> Film:
+              kinds: Kinds | None = None, texts: Mapping[Path, str] | None = None,
+              decoded: DecodedImages | None = None) -> Film:
     """Read and check the whole project; raise :class:`ValidationFailed` listing every problem.
 
     ``profile`` ('draft' or 'final') overrides the film's and the shots' own for this run.
@@ -364,6 +397,8 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
     ``kinds``: the generator kinds shots may name (default: the installed generators').
     ``texts``: YAML texts standing in for the files at those (absolute) paths, so that a command
     about to rewrite shot files can check the result before it replaces any.
+    ``decoded``: the photographs known to decode whole (renders/cache/), which the caller saves
+    once its command is under way: a refused command writes nothing.
     """
     kinds = kinds or installed_kinds()
     root = Path(root).resolve()
@@ -384,11 +419,13 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
     models = _load_models(root, problems, texts)
     film_profile = settings.profile if settings is not None else "draft"
 
-    shot_files = sorted({p for p in shots_dir.glob("*.yaml") if p.name != FILM_FILE}
-                        | {p for p in texts if p.parent == shots_dir and p.suffix == ".yaml" and p.name != FILM_FILE})
+    not_shots = (FILM_FILE, SOUND_FILE)
+    shot_files = sorted({p for p in shots_dir.glob("*.yaml") if p.name not in not_shots}
+                        | {p for p in texts if p.parent == shots_dir and p.suffix == ".yaml" and p.name not in not_shots})
     shots: dict[str, Shot] = {}
     collectors: dict[str, _Collector] = {}
-    images = _Images(root)
+    images = _Images(root, decoded or DecodedImages(root))
+    voices: dict[str, tuple[Path, list]] = {}
     for path in shot_files:
         out = _Collector(root, path, problems)
         shot_id = path.stem
@@ -400,6 +437,8 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
         data = _read_yaml(path, out, texts)
         parsed = _validate(kinds.shot_file, data, out, kinds) if data is not None else None
         collectors[shot_id] = out
+        if parsed is not None and parsed.sound:
+            voices[shot_id] = (path, parsed.sound)
         if parsed is not None and rate is not None:
             shot = _resolve_shot(root, path, shot_id, parsed, rate, out,
                                  profile or parsed.profile or film_profile, images)
@@ -418,12 +457,43 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
                     timecode_start=timecode, cut=cut, shots=shots, profile=film_profile, models=models,
                     handles=settings.handles)
         _check_film_end(film, film_out)
+        film = _with_sound(film, voices, collectors, problems, texts)
         for shot in shots.values() if check is not None else ():
             for loc, message, value, fix in check(shot, film):
                 collectors[shot.id].add(loc, message, fix, value=value)
     if problems:
         raise ValidationFailed(problems)
-    images.decoded.save()  # only once the project is valid: a refused command writes nothing
+    return film
+
+
+def _with_sound(film: Film, voices: dict[str, tuple[Path, list]], collectors: dict[str, _Collector],
+                problems: list[Problem], texts: Mapping[Path, str] | None) -> Film:
+    """The film with its voices and music (racines.film.recordings): the shot files' sound:
+    lists and shots/sound.yaml (optional), each problem located in its file."""
+    recordings = Recordings(film.root)
+    clips = []
+    for shot_id, (path, entries) in voices.items():
+        out = collectors[shot_id]
+        clips += shot_voices(recordings, path, out.file, shot_id, entries, film.rate, frames_of,
+                             lambda loc, message, fix, value, out=out: out.add(loc, message, fix, value=value),
+                             lambda loc, out=out: _line_of(out.node, loc))
+    path = film.root / "shots" / SOUND_FILE
+    ducking = film.ducking
+    if path.is_file() or path.is_symlink() or (texts and path in texts):
+        out = _Collector(film.root, path, problems)
+        data = _read_yaml(path, out, texts)
+        parsed = _validate(SoundFile, data, out) if data is not None else None
+        if parsed is not None:
+            ducking = parsed.ducking
+            clips += film_sound(recordings, path, out.file, parsed.voices, parsed.music, film.timecode_start,
+                                film.rate, frames_of, lambda loc, message, fix, value: out.add(loc, message, fix,
+                                                                                              value=value),
+                                lambda loc: _line_of(out.node, loc))
+    film = dataclasses.replace(film, sound=tuple(clips), ducking=ducking)
+    if all(shot_id in film.shots for shot_id in film.cut):
+        for clip, field, message, fix, value in placement_problems(film):
+            problems.append(Problem(file=clip.file, field=field, message=message, fix=fix, line=clip.line,
+                                    value=value, has_value=True))
     return film
 
 
@@ -648,10 +718,10 @@ class _Images:
     """Each photograph a shot names, confined to the project and opened once per load however
     many shots use it; each shot still reports a problem with it under its own field."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, decoded: DecodedImages):
         self.root = root
         self.outcomes: dict[tuple[Path, str], tuple[Path | None, tuple[str, str]]] = {}
-        self.decoded = DecodedImages(root)
+        self.decoded = decoded
 
     def check(self, shot_path: Path, text: str, loc: tuple, out: _Collector) -> Path | None:
         key = (shot_path.parent, text)
@@ -696,8 +766,8 @@ def dissolve_problems(ordered: list[Shot]) -> list[tuple[Shot, str, str]]:
     """
     found = []
     for index, shot in enumerate(ordered):
-        if not shot.dissolve_frames:
-            continue
+        if not shot.dissolve_frames or shot.shown < 1 or (index + 1 < len(ordered) and ordered[index + 1].shown < 1):
+            continue  # a shot its trims leave empty is reported as such
         if index == len(ordered) - 1:
             found.append((shot, "the last shot of the cut has no next shot to dissolve into", "use 'transition: cut'"))
             continue

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from racines.film.schema import FinalBase, KindSettings, ModelEntry
+from racines.film.schema import Ducking, FinalBase, KindSettings, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,69 @@ class Shot:
         return not self.needs_consent or (self.source is not None and self.source.consent == "granted")
 
 
+#: the sample rate of every mix, stem and deliverable's sound
+MIX_RATE = 48000
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A sound file as its header describes it (racines.film.audio read it)."""
+
+    path: Path          # absolute, inside the project
+    relpath: str        # project-relative POSIX path
+    codec: str          # pcm_s16le, pcm_s24le, pcm_f32le, flac...
+    rate: int           # samples a second
+    channels: int
+    bits: int
+    samples: int        # per channel
+
+    def frames(self, rate: Fraction) -> int:
+        """Whole frames of the film's ``rate`` the recording fills."""
+        return self.samples * rate.numerator // (self.rate * rate.denominator)
+
+    def notes(self) -> list[str]:
+        """What the mix does to a recording that is not 48 kHz stereo: said, never refused."""
+        found = []
+        if self.rate != MIX_RATE:
+            found.append(f"{self.rate} Hz, resampled to {MIX_RATE} Hz")
+        if self.channels == 1:
+            found.append("mono, placed in the centre")
+        elif self.channels > 2:
+            found.append(f"{self.channels} channels, folded down to stereo")
+        if self.bits < 16:
+            found.append(f"{self.bits}-bit")
+        return found
+
+
+@dataclass(frozen=True)
+class SoundClip:
+    """A voice or a piece of music on the film's timeline: the recording, who it comes from and
+    may it be heard, and where it plays, in whole frames of the film's rate."""
+
+    role: str               # "voice" or "music"
+    file: str               # the project-relative YAML file that declares it
+    field: str              # where in that file, e.g. "sound.0" or "music.1"
+    line: int | None
+    recording: Recording
+    person: str             # the speaker of a voice, the author of music
+    consent: str            # granted | pending | withdrawn
+    credit: str
+    licence: str
+    language: str
+    shot: str | None        # a shot's voice starts with the shot; None: placed on the film's record
+    start: int              # frames after the shot's first frame, or from the film's first frame
+    source_in: int          # first frame of the recording heard
+    frames: int             # frames it plays
+    gain: float = 0.0       # dB
+    fade_in: int = 0        # frames
+    fade_out: int = 0
+    duck: bool = False      # music: lowered under the voices
+
+    @property
+    def consented(self) -> bool:
+        return self.consent == "granted"
+
+
 @dataclass(frozen=True)
 class Film:
     root: Path
@@ -76,6 +139,8 @@ class Film:
     handles: int = 8
     profile: str = "draft"                                   # the film's default (film.yaml)
     models: dict[str, ModelEntry] = field(default_factory=dict)  # models.yaml; racines.models adds built-ins
+    sound: tuple[SoundClip, ...] = ()                        # voices and music (shot files, shots/sound.yaml)
+    ducking: Ducking = field(default_factory=Ducking)        # how music is lowered under voices
 
     @property
     def drop_frame(self) -> bool:
@@ -91,6 +156,21 @@ class Film:
     def rate_text(self) -> str:
         """The rate as ffmpeg and humans read it exactly: '24' or '24000/1001'."""
         return str(self.rate.numerator) if self.rate.denominator == 1 else f"{self.rate.numerator}/{self.rate.denominator}"
+
+    def record_starts(self) -> dict[str, int]:
+        """Each shot's first frame on the record, from the film's first: where its cut in falls
+        (a dissolve straddles its cut, so the shot owns the second half of its incoming one), as
+        racines.edit.timeline.record_ranges finds it on the timeline."""
+        starts, position, incoming = {}, 0, 0
+        for shot in self.shots_in_cut():
+            starts[shot.id] = position + incoming // 2
+            position += shot.shown - shot.dissolve_frames
+            incoming = shot.dissolve_frames
+        return starts
+
+    def sound_in_cut(self) -> list[SoundClip]:
+        """The clips heard: a shot's voices only while the shot is in the cut."""
+        return [clip for clip in self.sound if clip.shot is None or clip.shot in self.cut]
 
     def shots_in_cut(self) -> list[Shot]:
         return [self.shots[shot_id] for shot_id in self.cut]

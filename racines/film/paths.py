@@ -76,10 +76,22 @@ def confine(root: Path, base_dir: Path, text: str) -> Path:
 
 def project_relative(root: Path, path: Path) -> str:
     """``path`` as the project names it; a link leaving the project keeps the name it has in it."""
-    resolved, root = path.resolve(), root.resolve()
+    root = root.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a link loop: named as written
+        resolved = path.absolute()
     if resolved.is_relative_to(root):
         return resolved.relative_to(root).as_posix()
     return path.absolute().relative_to(root).as_posix() if path.absolute().is_relative_to(root) else str(path)
+
+
+def leaves_project(root: Path, path: Path) -> bool:
+    """Whether ``path`` (inside the project by name) is a link to something outside it."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False  # a link loop: reading it says so
 
 
 def hf_cache_dir() -> Path:

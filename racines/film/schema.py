@@ -205,6 +205,87 @@ class Trim(Strict):
     tail: int = 0
 
 
+# --- sound: voices and music ----------------------------------------------------------------
+
+#: a language tag (BCP 47's shape): fr, ar, vi, fr-FR, zh-Hant
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
+#: a place on the film's record: frames or seconds from its first frame, or a record timecode
+POSITION_PATTERN = r"^(\s*\d+(\.\d+)?\s*(s|f)?\s*|\d\d:\d\d:\d\d[:;]\d\d)$"
+
+Offset = (
+    Annotated[int, Field(ge=0, description="A whole number of frames.")]
+    | Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32,
+                           description="Frames ('12', '12f') or seconds ('0.5s'), rounded to the nearest frame.")]
+)
+Position = (
+    Annotated[int, Field(ge=0, description="Frames from the film's first frame.")]
+    | Annotated[str, Field(pattern=POSITION_PATTERN, max_length=32,
+                           description="Frames or seconds from the film's first frame ('120', '5s'), or a record "
+                           "timecode ('01:00:05:00').")]
+)
+
+
+class SoundBase(Strict):
+    """A recording and the permission to use it; what of it plays, and how loud."""
+
+    file: str = Field(min_length=1, description="The recording (WAV or FLAC), relative to this file; it must stay "
+                      "inside the project.")
+    consent: Literal["granted", "pending", "withdrawn"] = Field(
+        description="Only 'granted' recordings are ever heard.")
+    credit: str = Field("", max_length=MAX_NAME, description="Credit line for the end credits; defaults to the "
+                        "speaker or author.")
+    licence: str = Field("", max_length=MAX_NAME, description="Under what terms it is used, e.g. 'CC BY 4.0'.")
+    source_in: Offset = Field(0, description="Where in the recording to start.")
+    duration: Duration | None = Field(None, description="How long it plays; default: to the recording's end.")
+    gain: float = Field(0.0, ge=-60, le=24, description="Level change in dB.")
+    fade_in: Offset = Field(0, description="Fade in from silence over this long.")
+    fade_out: Offset = Field(0, description="Fade out to silence over this long.")
+
+
+class ShotVoice(SoundBase):
+    """A voice that starts with its shot (an entry of a shot file's ``sound:`` list); it may
+    run on over the shots after it."""
+
+    speaker: str = Field(min_length=1, max_length=MAX_NAME, description="Who speaks.")
+    language: str = Field(pattern=LANGUAGE_PATTERN, description="The language spoken, e.g. fr, ar, vi.")
+    offset: Offset = Field(0, description="Starts this long after the shot's first frame on the record.")
+
+
+class FilmVoice(SoundBase):
+    """A voice placed on the film's record (``voices:`` of shots/sound.yaml)."""
+
+    speaker: str = Field(min_length=1, max_length=MAX_NAME, description="Who speaks.")
+    language: str = Field(pattern=LANGUAGE_PATTERN, description="The language spoken, e.g. fr, ar, vi.")
+    record_in: Position = Field(description="Where on the record it starts.")
+
+
+class Music(SoundBase):
+    """A piece of music placed on the film's record (``music:`` of shots/sound.yaml)."""
+
+    author: str = Field(min_length=1, max_length=MAX_NAME, description="Who made it.")
+    language: str = Field("", pattern=r"^$|" + LANGUAGE_PATTERN[1:], description="The language sung, if any.")
+    record_in: Position = Field(0, description="Where on the record it starts.")
+    duck: bool = Field(True, description="Lower it under the voices (see ducking:).")
+
+
+class Ducking(Strict):
+    """How music is lowered under the voices: a compressor on the music keyed by the voices,
+    the voices measured at -23 LUFS."""
+
+    threshold_db: float = Field(-34, ge=-60, le=0, description="Voice level (dBFS) above which music is lowered.")
+    ratio: float = Field(12, ge=1, le=20, description="How hard: 1 leaves the music alone.")
+    attack_ms: float = Field(15, ge=0.01, le=2000, description="How fast the music goes down when a voice starts.")
+    release_ms: float = Field(350, ge=0.01, le=9000, description="How fast it comes back after.")
+
+
+class SoundFile(Strict):
+    """``shots/sound.yaml``: the voices that run across shots, and the music."""
+
+    voices: list[FilmVoice] = Field(default_factory=list, max_length=1000)
+    music: list[Music] = Field(default_factory=list, max_length=1000)
+    ducking: Ducking = Field(default_factory=Ducking)
+
+
 FINAL_DESCRIPTION = "The diffusion generator used when the shot's profile is 'final' (see racines models)."
 
 
@@ -222,6 +303,8 @@ class ShotFile(Strict):
     final: FinalBase | None = Field(None, description=FINAL_DESCRIPTION)
     profile: Profile | None = Field(None, description="This shot's profile; default: the film's.")
     notes: str = ""
+    sound: list[ShotVoice] = Field(default_factory=list, max_length=100,
+                                   description="Voices that start with this shot.")
 
 
 # --- the installed kinds -------------------------------------------------------------------
@@ -295,8 +378,9 @@ class ModelEntry(Strict):
 
     repo: str | None = Field(None, pattern=REPO_ID_PATTERN, description="Hugging Face repo id, e.g. "
                                 "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers.")
-    revision: str | None = Field(None, min_length=1, max_length=MAX_NAME, pattern=REVISION_PATTERN, description="A commit hash (pinned) or a branch/tag, "
-                                    "resolved offline through the HF cache; default: main.")
+    revision: str | None = Field(None, min_length=1, max_length=MAX_NAME, pattern=REVISION_PATTERN,
+                                 description="A commit hash (pinned) or a branch/tag, resolved offline through "
+                                 "the HF cache; default: main.")
     path: str | None = Field(None, min_length=1, description="A pipeline folder relative to the project "
                                 "(or inside the HF cache).")
     variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="Weights variant, e.g. fp16.")

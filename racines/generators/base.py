@@ -52,6 +52,11 @@ class Generator:
         the other takes the cut uses (consented shots only), as JSON data."""
         raise NotImplementedError(f"{self.name} does not derive from other takes")
 
+    def derive_with_sound(self, shot: Shot, manifests: list[dict], sound: list[dict]) -> object:
+        """:meth:`derive`, given also the voices and music the cut lets be heard (their person,
+        role, credit, consent, licence and language): by default, what derive makes of the takes."""
+        return self.derive(shot, manifests)
+
     def frames_with_handles(self, shot: Shot, film: Film, handles: int, derived: object = None) -> Iterator[np.ndarray]:
         """The shot with ``handles`` more frames at each end, for the editor to trim into.
 

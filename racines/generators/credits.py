@@ -1,5 +1,6 @@
-"""The end credits card: every contributor whose photograph is in the cut, and the
-generators and models that made the images, read from the provenance of the takes.
+"""The end credits card: every contributor whose photograph is in the cut, every voice and
+piece of music heard, by the same rule (consent granted, credit and the person's name), and
+the generators and models that made the images, read from the provenance of the takes.
 
 Example::
 
@@ -33,22 +34,38 @@ class CreditsSettings(GeneratorBase):
     photograph: ClassVar[bool] = False
 
 
-def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str]) -> list[list[str]]:
-    """The card's text as [style, line] pairs, from the manifests of the takes in the cut."""
+def _credited(credit: str, person: str) -> str:
+    return credit if credit == person else f"{credit} ({person})"
+
+
+def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str],
+                 sound: list[dict] | None = None) -> list[list[str]]:
+    """The card's text as [style, line] pairs, from the manifests of the takes in the cut and
+    the voices and music heard (``sound``: racines.takes.resolve gives them)."""
     contributors: list[str] = []
     makers: list[str] = []
     for manifest in manifests:
         source = manifest.get("source")
         if source and source.get("consent") == "granted":
-            line = source["credit"] if source["credit"] == source["contributor"] else \
-                f"{source['credit']} ({source['contributor']})"
+            line = _credited(source["credit"], source["contributor"])
             if line not in contributors:
                 contributors.append(line)
         maker = manifest["generator"].get("description") or manifest["generator"]["name"]
         if maker not in makers:
             makers.append(maker)
+    heard: dict[str, list[str]] = {"voice": [], "music": []}
+    for clip in sound or ():
+        if clip.get("consent") == "granted":
+            line = _credited(clip["credit"], clip["person"])
+            if clip["role"] == "music" and clip.get("licence"):
+                line += f", {clip['licence']}"
+            if line not in heard[clip["role"]]:
+                heard[clip["role"]].append(line)
     lines = [["title", heading], ["gap", ""], ["head", "Photographs from the family archives of"]]
     lines += [["body", c] for c in contributors]
+    for role, head in (("voice", "Voices"), ("music", "Music")):
+        if heard[role]:
+            lines += [["gap", ""], ["head", head]] + [["body", line] for line in heard[role]]
     lines += [["gap", ""], ["head", "Images made with"]] + [["body", m] for m in makers]
     if extra_lines:
         lines += [["gap", ""]] + [["body", x] for x in extra_lines]
@@ -64,6 +81,9 @@ class CreditsGenerator(Generator):
 
     def derive(self, shot: Shot, manifests: list[dict]) -> list[list[str]]:
         return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines)
+
+    def derive_with_sound(self, shot: Shot, manifests: list[dict], sound: list[dict]) -> list[list[str]]:
+        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines, sound)
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         lines = derived if derived is not None else credit_lines([], shot.generator.heading, shot.generator.extra_lines)

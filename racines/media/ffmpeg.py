@@ -8,6 +8,7 @@ a long encode) and a failure reports ffmpeg's last lines.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,15 +54,42 @@ class _Process:
     def __init__(self, stream, what: str, metadata: dict[str, dict[str, str]] | None = None, **pipes):
         self.what = what
         self.args = stream.compile(cmd=ffmpeg_exe(), overwrite_output=True)
-        # ffmpeg-python cannot repeat an option, so container metadata is placed before each output here
-        for output, items in (metadata or {}).items():
-            at = self.args.index(output)
-            self.args[at:at] = [arg for key, value in items.items() for arg in ("-metadata", f"{key}={value}")]
+        self._files: list[str] = []
+        self._add_metadata(metadata or {})
         self.args[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
         if pipes.get("stdin"):
             self.args.remove("-nostdin")
         self._log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.args, stderr=self._log, **pipes)
+        try:
+            self.proc = subprocess.Popen(self.args, stderr=self._log, **pipes)
+        except BaseException:
+            self._close()
+            raise
+
+    def _add_metadata(self, metadata: dict[str, dict[str, str]]) -> None:
+        """Container metadata for each output, read from an ffmetadata file rather than given on
+        the command line, where a long tag (a take's provenance) passes the kernel's limit on one
+        argument (128 kB: 'Argument list too long')."""
+        inputs = self.args.count("-i")
+        after_inputs = len(self.args) - self.args[::-1].index("-i") + 1 if inputs else 1  # behind the last -i X
+        for output, items in metadata.items():
+            fd, name = tempfile.mkstemp(prefix="racines-", suffix=".ffmetadata")
+            self._files.append(name)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(ffmetadata(items))
+            self.args[after_inputs:after_inputs] = ["-f", "ffmetadata", "-i", name]
+            after_inputs += 4
+            at = self.args.index(output)
+            self.args[at:at] = ["-map_metadata", str(inputs)]
+            inputs += 1
+
+    def _close(self) -> None:
+        self._log.close()
+        for name in self._files:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
 
     def error_tail(self) -> str:
         self._log.seek(0)
@@ -74,13 +102,22 @@ class _Process:
             if code != 0:
                 raise RenderFailed(f"ffmpeg failed while {self.what} (exit {code}):\n{self.error_tail()}")
         finally:
-            self._log.close()
+            self._close()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self._log.close()
+        self._close()
+
+
+def ffmetadata(tags: dict[str, str]) -> str:
+    """Tags in ffmpeg's metadata file format: '=', ';', '#', backslash and line breaks escaped
+    with a backslash; NUL, which no C string holds, left out."""
+    def escape(text: str) -> str:
+        return re.sub(r"([=;#\\\n])", r"\\\1", text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n"))
+
+    return ";FFMETADATA1\n" + "".join(f"{escape(key)}={escape(value)}\n" for key, value in tags.items())
 
 
 class FrameWriter:
@@ -141,3 +178,17 @@ def run(stream, what: str) -> None:
     """Run a graph with no pipes (e.g. a probe-free transcode) and raise with ffmpeg's words on failure."""
     process = _Process(stream, what)
     process.finish()
+
+
+def run_reporting(stream, what: str) -> str:
+    """Run a graph like :func:`run` and return ffmpeg's log at the info level, where filters
+    report what they measured (loudnorm's JSON, ebur128's summary)."""
+    args = stream.compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    args[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]
+    done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)
+    log = done.stderr.decode("utf-8", "replace")
+    if done.returncode != 0:
+        tail = "\n".join(log.strip().splitlines()[-12:])
+        raise RenderFailed(f"ffmpeg failed while {what} (exit {done.returncode}):\n{tail}")
+    return log

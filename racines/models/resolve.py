@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from racines.film.model import Film
 from racines.errors import quoted
+from racines.film.model import Film
 from racines.film.paths import PathRefused, confine_folder, hf_cache_dir
 from racines.film.schema import ModelEntry
 from racines.models.catalogue import BUILTIN

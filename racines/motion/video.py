@@ -20,7 +20,7 @@ import numpy as np
 import opentimelineio as otio
 
 from racines.core.atomic import atomic_path
-from racines.errors import RenderFailed, UsageError
+from racines.errors import UsageError
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, ffprobe_exe, raw_input, read_frames
 from racines.motion.retime import as_rate, frame_count, retime
@@ -28,6 +28,9 @@ from racines.motion.retime import as_rate, frame_count, retime
 #: output containers and what goes in them
 CONTAINERS = {".mov": "ProRes 422 HQ", ".mp4": "H.264"}
 #: matrices ffmpeg's scale filter knows by name, from ffprobe's color_space values
+#: the largest frame interpolate takes (8K DCI is 8192x4320): a header can declare any size, and
+#: every frame of that size is held several times over (flow, warps, blends)
+MAX_FRAME_PIXELS = 8192 * 4320
 MATRICES = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m",
             "fcc": "fcc", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
 MAX_RATE = Fraction(1000)
@@ -64,7 +67,8 @@ def probe(path: Path) -> VideoInfo:
     """Describe the first video stream of ``path`` with ffprobe; :class:`UsageError` if there is none."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file\n    fix: check the path of the input video")
+        what = "not a regular file" if path.exists() else "no such file"  # a FIFO would block ffprobe
+        raise UsageError(f"{path}: {what}\n    fix: check the path of the input video")
     probe_exe = ffprobe_exe()
     if probe_exe is None:
         return _probe_without_ffprobe(path)
@@ -86,7 +90,10 @@ def probe(path: Path) -> VideoInfo:
     if rate is None:
         raise UsageError(f"{path}: the video stream has no frame rate (is it a still image?)\n"
                          "    fix: give a video clip")
-    width, height = int(video["width"]), int(video["height"])
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if not 0 < width * height <= MAX_FRAME_PIXELS:
+        raise UsageError(f"{path}: the video's frames are {width}x{height}, outside what interpolate takes "
+                         f"(at most {MAX_FRAME_PIXELS} pixels, 8192x4320)\n    fix: scale the clip down first")
     if _rotation(video) % 180 == 90:  # ffmpeg turns portrait phone clips upright while decoding
         width, height = height, width
     frames = int(video["nb_frames"]) if str(video.get("nb_frames", "")).isdigit() else None
@@ -276,6 +283,7 @@ def interpolate_file(src: Path | str, dst: Path | str, rate: str | Fraction, int
         with FrameWriter(output, f"encoding {dst.name}") as writer:
             for frame in retime(source(), info.rate, rate_out, interpolator, span=span, on_frame=progressed):
                 writer.write(np.ascontiguousarray(frame))
-        if counts["in"] == 0:
-            raise RenderFailed(f"{src}: ffmpeg decoded no frame from this file")
+        if counts["in"] == 0:  # a header and no picture: the file's fault, said before any output exists
+            raise UsageError(f"{src}: ffmpeg decoded no frame from this file\n"
+                             "    fix: give a video that plays (the file may be cut short)")
     return Retimed(source=info, rate=rate_out, frames_in=counts["in"], frames_out=counts["out"], output=dst)

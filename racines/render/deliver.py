@@ -6,6 +6,10 @@ missing pieces (encode), then patch each stale deliverable in place when the pol
 (patch, policy) or join it whole by stream copy (join). In the master, a solo stretch is
 copied straight from its take's ProRes media, frame-exact (ProRes is intra-only) and with
 no generation loss; only dissolves are encoded. An unchanged film is not touched at all.
+The film's sound, mixed once (racines.sound), is copied in as it is: with the picture when a
+deliverable is joined whole; kept by a patch, which swaps video frames only; and by a remux
+of the deliverable's own picture when only the sound changed (remux). The stems and the mix
+manifest go beside the master (stems).
 Every file is written under a temporary name and moved into place when complete, or patched
 so that a reader sees the old film or the new one, never a mix.
 """
@@ -26,7 +30,10 @@ from racines.render.join import join_whole, kept_chunks
 from racines.render.patch import patch_in_place
 from racines.render.plan import PIECES_DIR, Deliverable, Format, media_used, plan_render
 from racines.render.policy import Policy
-from racines.render.stale import pieces_to_encode, stale_deliverables
+from racines.render.remux import remux
+from racines.render.stale import pieces_to_encode, sound_only, stale_deliverables
+from racines.render.stems import deliver_stems
+from racines.sound.mix import Soundtrack
 
 __all__ = ["PIECES_DIR", "POLICY", "Deliverables", "Policy", "render_timeline"]
 
@@ -41,37 +48,47 @@ class Deliverables:
     frames: int
     pieces_encoded: int = 0
     unchanged: bool = False
+    remuxed: tuple[Path, ...] = ()   # given a new sound, their picture untouched
+    stems: tuple[Path, ...] = ()     # stems and mix manifest written beside the master
+    sound: Soundtrack | None = None  # the mix they carry
 
 
 def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str,
                     width: int, height: int, rate: Fraction, *, review: bool = True,
                     on_frame: Callable[[int], None] | None = None, workers: int = 1,
                     copy_solo: bool = True, master: bool = True, drop_frame: bool = False,
-                    policy: Policy | None = None) -> Deliverables:
+                    policy: Policy | None = None, sound: Soundtrack | None = None) -> Deliverables:
     """``media_base``: the folder the timeline's media URLs are relative to; ``workers``: pieces
     encoded at once; ``copy_solo=False`` encodes every frame of the master (e.g. to compare
     with a full re-encode); ``master=False`` leaves the master as it is (a director's iteration
     watches the review copy); ``drop_frame``: the film's timecode choice, for the master's
     timecode and the burn-ins (honoured at 30000/1001 and 60000/1001); ``policy``: when to
-    patch rather than join (default POLICY)."""
+    patch rather than join (default POLICY); ``sound``: the film's mix (None: silent)."""
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
     policy = policy or POLICY
     cache = PieceCache(out_dir)
     fmt = Format(width, height, rate, drop_frame)
     plan = plan_render(timeline, media_base, out_dir, stem, fmt, cache.stamps(media_used(timeline, media_base)),
-                       master=master, review=review, copy_solo=copy_solo)
+                       master=master, review=review, copy_solo=copy_solo, sound=sound)
     master_path, review_path = (d.path if d else None for d in (plan.deliverable("master"), plan.deliverable("review")))
     stale = stale_deliverables(plan, cache)
+    stems = tuple(deliver_stems(sound, out_dir, stem, plan.start, rate)) if master else ()
     if not stale:
         if on_frame:
             on_frame(plan.frames)
-        return Deliverables(master_path, review_path, plan.frames, 0, True)
-    jobs = pieces_to_encode(plan, cache, stale)
+        return Deliverables(master_path, review_path, plan.frames, 0, True, stems=stems, sound=sound)
+    remuxed = [d for d in stale if sound_only(plan, d, cache)]
+    jobs = pieces_to_encode(plan, cache, [d for d in stale if d not in remuxed])
     encode_all(jobs, fmt, plan.frames, workers, on_frame)
     cache.link(plan.links)
 
     def deliver(deliverable: Deliverable) -> State:
+        if deliverable in remuxed:
+            last = cache.state(plan.stem, deliverable.kind)
+            remux(deliverable, plan.start_tc)
+            return replace(State.wanted(plan, deliverable), joined=last.joined if last else (),
+                           output=stamp(deliverable.path))
         if patch_in_place(plan, deliverable, cache, policy):
             joined = kept_chunks(out_dir, deliverable.entries, policy.chunk)
         else:
@@ -85,4 +102,5 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     for deliverable, state in zip(stale, states):
         cache.save(plan.stem, deliverable.kind, state)
     cache.prune()
-    return Deliverables(master_path, review_path, plan.frames, len(jobs), False)
+    return Deliverables(master_path, review_path, plan.frames, len(jobs), False,
+                        tuple(d.path for d in remuxed), stems, sound)

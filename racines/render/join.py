@@ -25,7 +25,7 @@ def join_whole(out_dir: Path, deliverable: Deliverable, rate: Fraction, timecode
     """Join the deliverable; return the files it was joined from (its pieces, or chunks of them)."""
     options = container_options(deliverable, timecode)
     joined = chunked(out_dir, list(deliverable.entries), rate, options["f"], deliverable.what, chunk)
-    concat(out_dir, joined, deliverable.path, rate, options, deliverable.what)
+    concat(out_dir, joined, deliverable.path, rate, options, deliverable.what, audio=deliverable.audio)
     return joined
 
 
@@ -64,11 +64,12 @@ def chunk_plan(entries: list[Entry], chunk: int) -> list[tuple[Entry, list[Entry
 
 
 def concat(out_dir: Path, entries: list[Entry], output: Path, rate: Fraction, options: dict, what: str,
-           keep_listing: bool = True) -> None:
+           keep_listing: bool = True, audio: Path | None = None) -> None:
     """Stream-copy the entries into one file. Where pieces are cut from takes by in and out
     points, every frame then gets its exact timestamp again (the points leave sub-frame
     jitter at the joins; only intra-only ProRes is cut so, so no frame reordering is lost).
-    The concat list names only our own hex pieces and validated take paths, read with safe=1."""
+    The concat list names only our own hex pieces and validated take paths, read with safe=1.
+    ``audio``: the film's sound, a file made whole (racines.sound), copied in beside the picture."""
     lines = ["ffconcat version 1.0"]
     for entry in entries:
         lines.append(f"file '{entry.file}'")
@@ -80,7 +81,9 @@ def concat(out_dir: Path, entries: list[Entry], output: Path, rate: Fraction, op
     listing_path = out_dir / f"{output.stem}.ffconcat" if keep_listing else out_dir / f".{output.stem}.ffconcat"
     with atomic_path(listing_path) as listing, atomic_path(output) as tmp:
         listing.write_text("\n".join(lines) + "\n")
-        run(ffmpeg.input(str(listing), format="concat", safe=1)
-            .output(str(tmp), c="copy", map="0:v", **options), f"joining {what}")
+        streams = [ffmpeg.input(str(listing), format="concat", safe=1).video]
+        if audio is not None:
+            streams.append(ffmpeg.input(str(audio)).audio)
+        run(ffmpeg.output(*streams, str(tmp), c="copy", **options), f"joining {what}")
     if not keep_listing:
         listing_path.unlink(missing_ok=True)

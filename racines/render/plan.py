@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import opentimelineio as otio
 
@@ -36,6 +37,18 @@ KINDS = ("master", "review")
 
 #: a media file's (size, mtime_ns); None when it is missing
 MediaStamp = tuple[int, int] | None
+
+
+class Sound(Protocol):
+    """The film's mix as the deliverables carry it (racines.sound.mix.Soundtrack)."""
+
+    key: str
+
+    @property
+    def master(self) -> Path: ...
+
+    @property
+    def review(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class Deliverable:
     kind: str                   # "master" or "review"
     path: Path
     entries: tuple[Entry, ...]  # one per piece
+    audio: Path | None = None   # the sound it carries (a file of the mix cache), muxed as it is
+    sound: str | None = None    # that sound's key (None: silent)
 
     @property
     def what(self) -> str:
@@ -142,9 +157,9 @@ def media_used(timeline: otio.schema.Timeline, media_base: Path) -> list[Path]:
 
 def plan_render(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str, fmt: Format,
                 stamps: Mapping[Path, MediaStamp], master: bool = True, review: bool = True,
-                copy_solo: bool = True) -> Plan:
+                copy_solo: bool = True, sound: Sound | None = None) -> Plan:
     """``stamps``: each of media_used's files; ``copy_solo=False`` encodes every frame of the
-    master (e.g. to compare with a full re-encode)."""
+    master (e.g. to compare with a full re-encode); ``sound``: the mix the deliverables carry."""
     track = timeline.video_tracks()[0]
     pieces = tuple(cut_into_pieces(track, media_base))
     frames = round(track.duration().value)
@@ -161,11 +176,13 @@ def plan_render(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path,
     if master:
         entries = tuple((_copy_entry(p, out_dir, fmt.rate, links) if copy_solo else None)
                         or _encoded(piece_key(s, "master", *fmt.key), ".mov") for p, s in zip(pieces, sources))
-        deliverables.append(Deliverable("master", out_dir / f"{stem}_master.mov", entries))
+        deliverables.append(Deliverable("master", out_dir / f"{stem}_master.mov", entries,
+                                        *((sound.master, sound.key) if sound else ())))
     if review:
         entries = tuple(_encoded(piece_key(s, "review", *fmt.key, p.labels, start_tc, p.record_in), ".mp4")
                         for p, s in zip(pieces, sources))
-        deliverables.append(Deliverable("review", out_dir / f"{stem}_review.mp4", entries))
+        deliverables.append(Deliverable("review", out_dir / f"{stem}_review.mp4", entries,
+                                        *((sound.review, sound.key) if sound else ())))
     return Plan(stem, fmt, start, frames, pieces, sources, tuple(deliverables), links)
 
 

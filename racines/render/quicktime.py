@@ -22,7 +22,8 @@ alike: the same sample description (the decoder's parameter sets), the same key 
 the same decoding and composition timing within the run, so that the index's timing tables
 hold as they are. Only what ffmpeg's ``mov``/``mp4`` muxers write is handled (one video track
 with a sample table); anything else raises :class:`Unpatchable` and the caller joins the
-file anew.
+file anew. Other tracks (the film's sound, the timecode) are left as they are: their samples
+stay where they are in the file, and the new index keeps their tables unchanged.
 """
 
 from __future__ import annotations
@@ -124,6 +125,23 @@ def video_table(moov: Box) -> Box:
     if len(found) != 1:
         raise Unpatchable(f"{len(found)} video tracks; one is expected")
     return found[0]
+
+
+def other_tracks_bytes(moov: Box, video: Box) -> int:
+    """The bytes the index's other tracks (sound, timecode) hold, from their sample-size tables:
+    live data, as the video's frames are. Their tables are left as they are by a patch: their
+    samples keep their places in the file."""
+    total = 0
+    for trak in (c for c in moov.children if c.kind == b"trak"):
+        mdia = trak.find(b"mdia")
+        minf = mdia.find(b"minf") if mdia else None
+        stbl = minf.find(b"stbl") if minf else None
+        stsz = stbl.find(b"stsz") if stbl is not None and stbl is not video else None
+        if stsz is None or len(stsz.payload) < 12:
+            continue
+        uniform, count = struct.unpack(">II", stsz.payload[4:12])
+        total += uniform * count if uniform else sum(struct.unpack(f">{count}I", stsz.payload[12:12 + 4 * count]))
+    return total
 
 
 def codec_of(stbl: Box) -> bytes:
@@ -302,8 +320,8 @@ def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
         stbl = video_table(moov)
         track = _track(path, stbl)
         placed = list(track.samples)
-        if sum(size for _, size in placed) < min_live * stat.st_size:
-            raise Unpatchable(f"less than {min_live:.0%} of the file is live frames")
+        if sum(size for _, size in placed) + other_tracks_bytes(moov, stbl) < min_live * stat.st_size:
+            raise Unpatchable(f"less than {min_live:.0%} of the file is live frames and sound")
         for first, (source, start, count) in replacements.items():
             _check_alike(track, first, source, start, count)
         end = stat.st_size

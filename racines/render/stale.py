@@ -44,3 +44,12 @@ def pieces_to_encode(plan: Plan, cache: PieceCache, deliverables: list[Deliverab
         if missing:
             jobs.append(Job(piece, plan.timecode(piece), missing.get("master"), missing.get("review")))
     return jobs
+
+
+def sound_only(plan: Plan, deliverable: Deliverable, cache: PieceCache) -> bool:
+    """Whether the deliverable shows the plan's picture, in the file the last render wrote, and
+    only its sound differs: then it is remuxed, not joined or patched."""
+    last = cache.state(plan.stem, deliverable.kind)
+    wanted = State.wanted(plan, deliverable)
+    return (last is not None and last.shows_the_same_picture(wanted) and last.sound != wanted.sound
+            and last.output is not None and last.output == stamp(deliverable.path))

@@ -69,7 +69,10 @@ class Resolver:
             take = self.cut_take(other.id)
             if take is not None:
                 manifests.append(take.manifest)
-        return get_generator(shot.kind).derive(shot, manifests)
+        sound = [{"role": clip.role, "person": clip.person, "credit": clip.credit, "consent": clip.consent,
+                  "licence": clip.licence, "language": clip.language} for clip in self.film.sound_in_cut()
+                 if clip.consented]
+        return get_generator(shot.kind).derive_with_sound(shot, manifests, sound)
 
     def inputs(self, shot_id: str) -> dict[str, object]:
         """The cache-key inputs of the shot as it now stands, at the run's profile."""

@@ -6,12 +6,15 @@ decision names the take's version and its cache key, so that it still means the 
 pixels on a machine that rendered the take again. The files are validated on reading (a
 merge or a hand edit can break them), and decisions are serialised between processes: two
 people approving at once each keep their decision.
+Notes pinned to a frame of a take (and their drawings, PNGs in ``shots/reviews/<shot>/``)
+are appended to the take's list, never replaced by a later decision.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +28,8 @@ from pydantic_core import ErrorDetails
 
 from racines.core.atomic import atomic_path
 from racines.core.identity import current_user
-from racines.errors import Problem, UsageError, ValidationFailed
+from racines.core.reading import Unreadable, read_limited
+from racines.errors import Problem, UsageError, ValidationFailed, shorten
 from racines.takes.store import TakeStore
 
 REVIEWS_DIR = Path("shots") / "reviews"
@@ -34,6 +38,31 @@ STATUSES = ("wip", "review", "approved", "retake")
 # so that a process waiting on it and one arriving later lock the same file
 DECISIONS_LOCK = Path("renders") / ".reviews.lock"
 VERSION_PATTERN = r"^v\d{3,}$"
+# a drawing on a frame: a PNG in shots/reviews/<shot>/, named by the note (never a path)
+DRAWING_PATTERN = r"^v\d{3,}-f\d{1,7}-[0-9a-f]{8,32}\.png$"
+TIMECODE_PATTERN = r"^(\d{2}:\d{2}:\d{2}[:;]\d{2,3})?$"
+MAX_REVIEW_BYTES = 1_000_000
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Note(BaseModel):
+    """A note pinned to a frame of the take (a frame index of its media, handles included)."""
+    model_config = ConfigDict(extra="forbid")
+
+    frame: int | None = Field(None, ge=0)
+    timecode: str = Field("", pattern=TIMECODE_PATTERN)
+    text: str = Field("", max_length=4000)
+    drawing: str | None = Field(None, pattern=DRAWING_PATTERN)
+    by: str = ""
+    at: str = ""
+
+    @field_validator("text", "by", "at", "timecode", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        # a hand-written number or date reads as text, as in a decision
+        if isinstance(value, (datetime, date)):
+            return value.isoformat()
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 class Decision(BaseModel):
@@ -42,7 +71,8 @@ class Decision(BaseModel):
     status: Literal["wip", "review", "approved", "retake"] = "wip"
     by: str = ""
     at: str = ""
-    note: str = ""
+    note: str = Field("", max_length=4000)
+    notes: list[Note] = Field(default_factory=list)  # pinned to frames, oldest first; absent from older files
 
     @field_validator("by", "at", "note", mode="before")
     @classmethod
@@ -79,6 +109,10 @@ class Review:
     def note_of(self, version: str) -> str:
         return self.takes.get(version, {}).get("note", "")
 
+    def notes_of(self, version: str) -> list[dict]:
+        """The notes pinned to frames of a take, oldest first."""
+        return self.takes.get(version, {}).get("notes", [])
+
 
 def review_path(root: Path, shot_id: str) -> Path:
     return Path(root) / REVIEWS_DIR / f"{shot_id}.yaml"
@@ -112,9 +146,13 @@ def load_review(root: Path, shot_id: str) -> Review:
         return Review(shot_id)
     where = path.relative_to(root).as_posix()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: malformed YAML ({exc})\n"
+        # bounded: a review file is a few lines; a date that is no date (2001-02-31) or deep
+        # nesting is the YAML's fault, said as such
+        data = yaml.load(read_limited(path, MAX_REVIEW_BYTES).decode("utf-8"), Loader=SAFE_LOADER)
+    except Unreadable as exc:
+        raise UsageError(f"{where}: {exc}\n    fix: {exc.fix}, or restore it from git") from None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise UsageError(f"{where}: malformed YAML ({shorten(str(exc), 300)})\n"
                          "    fix: correct the file, or restore it from git") from None
     if data is None:
         return Review(shot_id)
@@ -134,9 +172,21 @@ def save_review(root: Path, review: Review) -> None:
     document = {"approved": review.approved, "approved_key": review.approved_key,
                 "takes": {v: review.takes[v] for v in sorted(review.takes)}}
     path = review_path(root, review.shot_id)
+    text = (f"# racines review of shot {review.shot_id}: written by racines approve / racines review\n"
+            + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    try:  # read back as the next command will, before it replaces the file: a refusal leaves the old one
+        text.encode("utf-8")  # a note from the command line can carry undecodable bytes
+        ReviewFile.model_validate(yaml.load(text, Loader=SAFE_LOADER))
+    except (UnicodeError, yaml.YAMLError, ValidationError) as exc:
+        reason = str(exc).splitlines()[0]
+        if isinstance(exc, ValidationError):
+            error = exc.errors()[0]
+            reason = f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        raise UsageError(f"{path.relative_to(root).as_posix()}: the decision would not read back "
+                         f"({shorten(reason, 200)}); the file was left as it was\n"
+                         "    fix: write the note as plain UTF-8 text, of at most 4000 characters") from None
     with atomic_path(path) as tmp:
-        tmp.write_text(f"# racines review of shot {review.shot_id}: written by racines approve / racines review\n"
-                       + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
 
 
 @contextmanager
@@ -153,18 +203,27 @@ def decisions_locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def set_status(root: Path, store: TakeStore, shot_id: str, version: str, status: str, note: str = "") -> Review:
-    if status not in STATUSES:
-        raise UsageError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+def _takes_of(store: TakeStore, shot_id: str, version: str) -> dict:
     takes = {t.version: t for t in store.takes(shot_id)}
     if version not in takes:
         known = ", ".join(takes) or "none yet"
         raise UsageError(f"shot {shot_id} has no take {version} (takes: {known})")
-    entry = {"status": status, "by": current_user(), "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return takes
+
+
+def set_status(root: Path, store: TakeStore, shot_id: str, version: str, status: str, note: str = "",
+               by: str = "") -> Review:
+    """Decide on a take; ``by``: who decided (default: the user running racines)."""
+    if status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    takes = _takes_of(store, shot_id, version)
+    entry = {"status": status, "by": by or current_user(), "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if note:
         entry["note"] = note
     with decisions_locked(root):  # read, change and write as one step, or a decision made meanwhile is lost
         review = load_review(root, shot_id)
+        if review.notes_of(version):  # a new decision replaces the last one, never the notes on frames
+            entry["notes"] = review.notes_of(version)
         review.takes[version] = entry
         if status == "approved":
             if review.approved and review.approved != version and review.approved in review.takes:
@@ -172,5 +231,27 @@ def set_status(root: Path, store: TakeStore, shot_id: str, version: str, status:
             review.approved, review.approved_key = version, takes[version].cache_key
         elif review.approved == version:
             review.approved = review.approved_key = None
+        save_review(root, review)
+    return review
+
+
+def drawing_path(root: Path, shot_id: str, name: str) -> Path:
+    """Where a note's drawing lies: beside the shot's reviews file, in a folder of its own."""
+    if re.match(DRAWING_PATTERN, name) is None:
+        raise UsageError(f"not a drawing's name: {name!r}")
+    return Path(root) / REVIEWS_DIR / shot_id / name
+
+
+def add_note(root: Path, store: TakeStore, shot_id: str, version: str, text: str, frame: int | None = None,
+             timecode: str = "", drawing: str | None = None, by: str = "") -> Review:
+    """Pin a note (and a drawing already saved by :func:`drawing_path`) to a frame of a take;
+    notes are only ever appended, so that two people writing at once both keep theirs."""
+    _takes_of(store, shot_id, version)
+    note = Note(frame=frame, timecode=timecode, text=text, drawing=drawing, by=by or current_user(),
+                at=datetime.now(timezone.utc).isoformat(timespec="seconds")).model_dump(exclude_defaults=True)
+    with decisions_locked(root):
+        review = load_review(root, shot_id)
+        entry = review.takes.setdefault(version, {"status": "wip"})
+        entry["notes"] = [*entry.get("notes", []), note]
         save_review(root, review)
     return review
