@@ -21,7 +21,7 @@ from racines.core.identity import cpu_cores
 from racines.core.process import tune_for_frames
 from racines.edit.text import one_line
 from racines.errors import ExitCode, RacinesError, UsageError
-from racines.film.schema import FilmSettings, ModelsFile
+from racines.film.schema import FilmSettings, ModelsFile, SoundFile
 from racines.takes.reviews import STATUSES, set_status
 from racines.takes.store import TakeStore
 
@@ -334,6 +334,27 @@ def _review(ctx: Context, shot: str, version: str, state: str, note: str) -> Non
 
 
 @main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The port to listen on (0: any free port).")
+@click.option("--share", is_flag=True,
+              help="Listen on the network (0.0.0.0), letting in only the people of renders/review-tokens.yaml, "
+                   "each with a link of their own; their decisions record their names.")
+@click.option("--host", default=None, metavar="ADDRESS",
+              help="The address to listen on [default: 127.0.0.1, or 0.0.0.0 with --share].")
+@PROFILE
+@click.pass_obj
+def serve(ctx: Context, port: int, share: bool, host: str | None, profile: str | None) -> None:
+    """The review room: watch, compare, step through and decide on takes in a web browser."""
+    from racines.review.run import serve as serve_room
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # whoever started the room reads its address at once
+
+    serve_room(ctx.project, port=port, share=share, host=host, profile=profile, echo=say)
+
+
+@main.command()
 @click.argument("shot")
 @click.option("--scale", type=click.FloatRange(0.05, 1.0), default=0.25, show_default=True,
               help="Size of the draft relative to the film's resolution.")
@@ -462,16 +483,16 @@ def models(ctx: Context) -> None:
 
 
 @main.command()
-@click.argument("which", type=click.Choice(["shot", "film", "models"]), default="shot")
+@click.argument("which", type=click.Choice(["shot", "film", "sound", "models"]), default="shot")
 def schema(which: str) -> None:
-    """Print the JSON Schema of shot files (default), of shots/film.yaml, or of models.yaml."""
+    """Print the JSON Schema of shot files (default), of shots/film.yaml, shots/sound.yaml or models.yaml."""
     from racines.generators.registry import shot_file_schema
 
     document = shot_file_schema() if which == "shot" else \
-        {"film": FilmSettings, "models": ModelsFile}[which].model_json_schema()
+        {"film": FilmSettings, "sound": SoundFile, "models": ModelsFile}[which].model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = {"shot": "racines shot file", "film": "racines film settings",
-                         "models": "racines models.yaml"}[which]
+                         "sound": "racines sound", "models": "racines models.yaml"}[which]
     click.echo(json.dumps(document, indent=2))
 
 

@@ -20,6 +20,7 @@ from racines.core.atomic import atomic_path, sweep_partials
 from racines.core.lock import project_lock
 from racines.edit.bundle import write_bundle
 from racines.edit.conform import ConformReport, compare, new_texts, read_cut, refuse_unmatched, write_texts
+from racines.edit.conform_sound import compare_sound, read_sound_cut, sound_texts, with_picture
 from racines.edit.exports import export_texts, write_aaf, write_if_changed
 from racines.edit.timeline import build_timeline
 from racines.errors import ConsentRefused, Problem, RacinesError, RenderFailed, UsageError, ValidationFailed
@@ -232,7 +233,12 @@ def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:
     selected = Resolver(film).cut_takes()
     report = compare(film, events, {s: t for s, t in selected.items() if t is not None})
     refuse_unmatched(report, edited)
-    texts = new_texts(film, report) if report.changed else {}
+    # the cut's sound: a shot's voices follow their shot; what the editor moved is written back
+    moves, lines, notes = compare_sound(film, with_picture(film, report.cut, report.updates),
+                                        read_sound_cut(edited, film))
+    report.lines += lines
+    report.unknown += notes
+    texts = sound_texts(film, moves, new_texts(film, report) if report.changed else {})
     if texts:
         try:
             load(film.root, texts=texts)  # the files as they would be; a dry run is told the same
@@ -300,15 +306,15 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
         on_event(Event(f"wrote {path.relative_to(film.root)}"))
     result = render_film(film, timeline, review=options.review, progress=progress, workers=options.workers,
                          master=options.master)
+    if result.sound is not None and result.sound.fresh:
+        for note in recording_notes(film):  # said when the mix is made, not on every render
+            on_event(Event(f"sound: {note}", notice=True))
+        on_event(Event(f"mixed the sound: {mix_summary(result.sound)}"))
     outputs = [path for path in (result.master, result.review) if path is not None]
     for path in outputs:
         verb = "unchanged" if result.unchanged else "remuxed" if path in result.remuxed else "wrote"
         on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")
                        + (" (a new sound, the picture as it was)" if path in result.remuxed else "")))
-    if result.sound is not None and result.sound.fresh:
-        for note in recording_notes(film):  # said when the mix is made, not on every render
-            on_event(Event(f"sound: {note}", notice=True))
-        on_event(Event(f"mixed the sound: {mix_summary(result.sound)}"))
     for path in result.stems:
         on_event(Event(f"wrote {path.relative_to(film.root)}"))
     if not result.unchanged:

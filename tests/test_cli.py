@@ -112,6 +112,18 @@ def test_the_demo_film_renders_with_its_acceptance_properties(demo_copy):
     contributors = {yaml.safe_load(p.read_text())["source"]["contributor"]
                     for p in (demo_copy / "shots").glob("s0[1-8]0.yaml")}
     assert contributors == {"NASA", "Rachel Michetti", "Stefan van der Walt", "Lav Varshney", "SpaceX"}
+    # the sound: 24-bit PCM as long as the picture to the sample, at -23 LUFS by two meters
+    from tests.sound_fixtures import ebur128, pyloudnorm_lufs
+
+    master = demo_copy / "renders" / "racines_master.mov"
+    (audio,) = [s for s in ffprobe(master)["streams"] if s["codec_type"] == "audio"]
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("pcm_s24le", "48000", 2)
+    assert int(audio["duration_ts"]) == expected * 2000
+    integrated, peak = ebur128(master)
+    assert abs(integrated + 23) <= 0.5 and abs(pyloudnorm_lufs(master) + 23) <= 0.5 and peak <= -1
+    assert abs(ebur128(demo_copy / "renders" / "racines_review.mp4")[0] + 16) <= 1
+    lines = credits["cache_inputs"]["derived"]
+    assert ["head", "Voices"] in lines and ["body", "the racines project, CC0"] in lines
 
 
 @pytest.mark.parametrize("which", ["shot", "film"])

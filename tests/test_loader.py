@@ -158,10 +158,12 @@ def test_schema_is_valid_json_schema_and_accepts_the_demo_shots():
     runner = CliRunner()
     shot_schema = json.loads(runner.invoke(main, ["schema"]).output)
     film_schema = json.loads(runner.invoke(main, ["schema", "film"]).output)
+    sound_schema = json.loads(runner.invoke(main, ["schema", "sound"]).output)
     jsonschema.Draft202012Validator.check_schema(shot_schema)
     jsonschema.Draft202012Validator.check_schema(film_schema)
+    jsonschema.Draft202012Validator.check_schema(sound_schema)
     for path in sorted((REPO / "shots").glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
-        jsonschema.validate(data, film_schema if path.name == "film.yaml" else shot_schema)
+        jsonschema.validate(data, {"film.yaml": film_schema, "sound.yaml": sound_schema}.get(path.name, shot_schema))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"duration": 12, "generator": {"kind": "still"}, "extra": 1}, shot_schema)

@@ -141,3 +141,37 @@ def test_conform_reads_the_cut_back_keeping_the_sound(handed_over, tmp_path):
     after = otio.adapters.read_from_file(str(root / "edl" / "sound_test.otio"))
     placed = {c.name: round(c.range_in_parent().start_time.value) for t in after.audio_tracks() for c in t.find_clips()}
     assert placed == {"amina": 6, "bao": 30, "theme": 0}
+
+
+def test_conform_writes_back_the_sound_the_editor_moved(handed_over, tmp_path):
+    import shutil
+
+    root = tmp_path / "film"
+    shutil.copytree(handed_over, root, symlinks=True)
+    timeline = otio.adapters.read_from_file(str(root / "edl" / "sound_test.otio"))
+    rate = 24000 / 1001
+    twelve, six = otio.opentime.RationalTime(12, rate), otio.opentime.RationalTime(6, rate)
+    # the picture: s010 loses 12 frames at its head; its voice (Amina) stays where it was heard
+    first = timeline.video_tracks()[0].find_clips()[0]
+    first.source_range = otio.opentime.TimeRange(first.source_range.start_time + twelve,
+                                                 first.source_range.duration - twelve)
+    tracks = {t.name: t for t in timeline.audio_tracks()}
+    gap = tracks["A2"][0]  # Bao comes 6 frames later
+    gap.source_range = otio.opentime.TimeRange(gap.source_range.start_time, gap.source_range.duration + six)
+    (theme,) = tracks["A3"].find_clips()  # the theme ends with the shorter film
+    theme.source_range = otio.opentime.TimeRange(theme.source_range.start_time, theme.source_range.duration - twelve)
+    edited = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(edited))
+    result = run(root, "conform", str(edited))
+    assert "sound: shots/sound.yaml voices.0 (shots/sound/bao.wav): record_in 30 -> 36" in result.output
+    assert "sound: shots/sound.yaml music.0 (shots/sound/theme.wav): record_in 0 -> 0, source_in 0 -> 0, 120 -> 108" \
+        in result.output
+    assert "amina" not in result.output  # it followed nothing: s010 still starts the film
+    sound = (root / "shots" / "sound.yaml").read_text()
+    assert "record_in: 36" in sound and "duration: 108" in sound
+    run(root, "validate")
+    run(root, "edl")
+    after = otio.adapters.read_from_file(str(root / "edl" / "sound_test.otio"))
+    placed = {c.name: (round(c.range_in_parent().start_time.value), round(c.duration().value))
+              for t in after.audio_tracks() for c in t.find_clips()}
+    assert placed == {"amina": (6, 47), "bao": (36, 35), "theme": (0, 108)}

@@ -73,7 +73,11 @@ class _Process:
         inputs = self.args.count("-i")
         after_inputs = len(self.args) - self.args[::-1].index("-i") + 1 if inputs else 1  # behind the last -i X
         for output, items in metadata.items():
-            fd, name = tempfile.mkstemp(prefix="racines-", suffix=".ffmetadata")
+            # beside the output (a take's staging folder): a killed process leaves it where the
+            # next run sweeps what was half-written, not in /tmp
+            folder = os.path.dirname(output)
+            fd, name = tempfile.mkstemp(prefix=".metadata.", suffix=".partial.ffmetadata",
+                                        dir=folder if folder and os.path.isdir(folder) else None)
             self._files.append(name)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(ffmetadata(items))

@@ -136,7 +136,7 @@ def _make(placed: list[PlacedSound], rate: Fraction, frames: int, total: int, du
     split = graph.stem(voices, total).asplit()
     log = run_reporting(ffmpeg.merge_outputs(split[0].output(str(raw["dialogue"]), **float_wav), measuring(split[1])),
                         "mixing the voices")
-    dialogue = measured(reports(log)[0])
+    dialogue = measured(log, "the voices")
     key_gain = 0.0 if dialogue.silent else gain_to(dialogue, MASTER)
 
     # the music, ducked under the voices; then the two summed, measured
@@ -153,7 +153,7 @@ def _make(placed: list[PlacedSound], rate: Fraction, frames: int, total: int, du
     log = run_reporting(ffmpeg.merge_outputs(split[0].output(str(raw["music"]), **float_wav),
                                              whole[0].output(str(raw["mix"]), **float_wav), measuring(whole[1])),
                         "mixing the music under the voices")
-    before = measured(reports(log)[0])
+    before = measured(log, "the mix")
     if before.silent:
         raise RenderFailed("the film's sound is silent: there is nothing to bring to -23 LUFS\n"
                            "    fix: check the recordings' levels and gains in the shot files and shots/sound.yaml")
@@ -202,7 +202,7 @@ def _make(placed: list[PlacedSound], rate: Fraction, frames: int, total: int, du
         "review": {"file": review.name, "codec": "aac", "bitrate": AAC_BITRATE, "target": asdict(REVIEW),
                    "limiter_ceiling_dbtp": limiter_r, "normalization": "linear", "measured": review_measured.to_json()},
         "stems": {name: f"{name}.wav" for name in STEMS},
-        "meter": "ffmpeg loudnorm (ITU-R BS.1770-4), " + ffmpeg_version(),
+        "meter": "ffmpeg ebur128 (ITU-R BS.1770-4, true peak oversampled), " + ffmpeg_version(),
     }
 
 
@@ -227,8 +227,8 @@ def _fit(path: Path, loudness: Loudness, target: Target, work: Path, what: str) 
         limited = work / f".{path.stem}_{abs(round(target.integrated))}_limited.wav"
         split = graph.limited(ffmpeg.input(str(path)).audio, pre_gain, ceiling).asplit()
         log = run_reporting(ffmpeg.merge_outputs(split[0].output(str(limited), acodec="pcm_f32le", f="wav"),
-                                                 measuring(split[1], target)), f"limiting the peaks of {what}")
-        found = measured(reports(log)[0])
+                                                 measuring(split[1])), f"limiting the peaks of {what}")
+        found = measured(log, what)
         if is_linear(found, target):
             return _Source(limited, found, pre_gain), round(ceiling, 2)
         ceiling -= CEILING_STEP + found.true_peak + gain_to(found, target) - target.true_peak
