@@ -35,7 +35,7 @@ from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
 from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
-from racines.sound.mix import mix_summary, mix_timeline
+from racines.sound.mix import SOUND_DIR, mix_summary, mix_timeline
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
 from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, shot_takes, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
@@ -254,7 +254,7 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
                 progress: Progress | None = None, workers: int = 1, master: bool = True) -> Deliverables:
     """Render the master and the review copy (or one of them); ``workers`` pieces of the film
     are encoded at once."""
-    for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR):
+    for folder in (film.root / RENDERS_DIR, film.root / RENDERS_DIR / PIECES_DIR, film.root / RENDERS_DIR / SOUND_DIR):
         sweep_partials(folder)  # what a killed render left (the caller holds the project's lock)
     total = round(timeline.duration().value)
     # the mix first: a sound that cannot be made stops the run before any picture is joined

@@ -72,6 +72,7 @@ def direct_call(kind, root, folder):
                     noise_aug_strength=0.02, generator=seeded(), output_type="np").frames[0]
     if kind in ("wan-i2v", "wan-flf2v"):
         pipe = diffusers.WanImageToVideoPipeline.from_pretrained(folder)
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, shift=3.0)  # Wan's at 480p or less
         last = {"last_image": image(root, "bloom.png", 16, 16)} if kind == "wan-flf2v" else {}
         return pipe(image=image(root, photo, 16, 16), height=16, width=16, num_frames=9, guidance_scale=5.0,
                     generator=seeded(), output_type="np", **text, **last).frames[0]
@@ -80,7 +81,8 @@ def direct_call(kind, root, folder):
         conditions = [LTXVideoCondition(image=image(root, photo, 32, 32), frame_index=0),   # the target is
                       LTXVideoCondition(image=image(root, "bloom.png", 32, 32), frame_index=8)]  # the morph's
         return pipe(conditions=conditions, height=32, width=32, num_frames=9, frame_rate=24, guidance_scale=3.0,
-                    decode_timestep=0.05, image_cond_noise_scale=0.025, generator=seeded(), output_type="np",
+                    decode_timestep=0.05, decode_noise_scale=0.025, image_cond_noise_scale=0.15,
+                    generator=seeded(), output_type="np",
                     **text).frames[0]
     if kind == "cogvideox":
         pipe = diffusers.CogVideoXImageToVideoPipeline.from_pretrained(folder)

@@ -265,3 +265,73 @@ def test_provenance_lists_the_shot_s_voices(rendered):
     assert "Amina (fr; consent: granted; licence: -; credit: Amina)" in result.output
     data = json.loads(run(rendered, "provenance", "s020", "--json").output)
     assert [v["person"] for v in data["sound"]] == ["Amina"] and len(data["sound"][0]["sha256"]) == 64
+
+
+# --- pure parts: samples from frames, loudness reports ------------------------------------------
+
+def test_samples_are_exact_rationals_rounded_once_and_clips_tile_the_record():
+    from fractions import Fraction
+    from pathlib import Path
+
+    from racines.edit.audio import PlacedSound, samples_at
+    from racines.sound.place import span, total_samples
+
+    assert [samples_at(1, Fraction(r)) for r in ("24", "25", "24000/1001", "48000/1001")] == [2000, 1920, 2002, 1001]
+    rate = Fraction(30000, 1001)  # 1601.6 samples a frame
+    assert [samples_at(n, rate) for n in range(6)] == [0, 1602, 3203, 4805, 6406, 8008]
+    assert total_samples(121, rate) == 193794  # 193793.6, rounded once
+    clips = [PlacedSound(Path("x.wav"), "voice", start, 0, 7, 0.0, 2, 3, False, 1, 48000) for start in range(0, 70, 7)]
+    spans = [span(clip, rate) for clip in clips]
+    assert all(a.record + a.samples == b.record for a, b in zip(spans, spans[1:]))  # no gap, no overlap
+    assert spans[-1].record + spans[-1].samples == samples_at(70, rate)
+    assert all(s.fade_in in (3203, 3204) and s.fade_out in (4804, 4805) for s in spans)
+
+
+def test_ebur128_summaries_and_a_loudnorm_that_went_dynamic_are_read():
+    from racines.errors import RenderFailed
+    from racines.sound.loudness import MASTER, check_linear, summaries
+
+    log = """[Parsed_ebur128_0 @ 0x5] Summary:
+
+  Integrated loudness:
+    I:         -19.1 LUFS
+    Threshold: -29.3 LUFS
+
+  Loudness range:
+    LRA:         6.8 LU
+    Threshold:  -39.4 LUFS
+    LRA low:    -23.8 LUFS
+    LRA high:   -17.0 LUFS
+
+  True peak:
+    Peak:       -3.0 dBFS
+"""
+    (found,) = summaries(log)
+    assert (found.integrated, found.threshold, found.lra, found.true_peak) == (-19.1, -29.3, 6.8, -3.0)
+    assert not found.meets(MASTER) and found.silent is False
+    check_linear({"normalization_type": "linear"}, "the mix")
+    with pytest.raises(RenderFailed, match="dynamic"):
+        check_linear({"normalization_type": "dynamic"}, "the mix")
+
+
+def test_a_film_voice_can_end_at_a_record_out_and_offsets_follow_their_shot(tmp_path):
+    from racines.film.loader import load_film
+
+    root = sound_project(tmp_path / "film", sound_yaml="""\
+voices:
+  - {file: sound/a.wav, speaker: A, consent: granted, language: fr, record_in: "01:00:01:06", record_out: 54}
+music:
+  - {file: sound/a.wav, author: B, consent: granted, record_in: 2s, duration: 1s, source_in: 0.5s, fade_out: 6}
+""", shot_sound={"s030": "  - {file: sound/a.wav, speaker: C, consent: granted, language: vi, offset: 0.25s, "
+                           "duration: 0.5s}\n"})
+    write_wav(root / "shots" / "sound" / "a.wav", speech_like(2.0))
+    film = load_film(root)
+    placed = {clip.field if clip.shot is None else clip.shot: (clip.start, clip.frames, clip.source_in, clip.fade_out)
+              for clip in film.sound}
+    assert placed == {"voices.0": (30, 24, 0, 0), "music.0": (48, 24, 12, 6), "s030": (6, 12, 0, 0)}
+    assert film.record_starts() == {"s010": 0, "s020": 48, "s030": 96}
+    both = (root / "shots" / "sound.yaml").read_text().replace("record_out: 54}", "record_out: 54, duration: 3}")
+    (root / "shots" / "sound.yaml").write_text(both)
+    result = run(root, "validate")
+    assert result.exit_code == 2 and "voices.0.record_out: both duration and record_out say how long it plays" \
+        in result.output

@@ -13,7 +13,9 @@ import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -35,7 +37,40 @@ def visible_gpus() -> list[str]:
     if chosen is not None:
         return [gpu.strip() for gpu in chosen.split(",") if gpu.strip() and gpu.strip() != "-1"]
     found = Path("/proc/driver/nvidia/gpus")
-    return [str(index) for index in range(len(list(found.iterdir())))] if found.is_dir() else []
+    if found.is_dir():
+        return [str(index) for index in range(len(list(found.iterdir())))]
+    # containers often hide /proc/driver/nvidia: ask the driver (NVML makes no CUDA context), then
+    # nvidia-smi; without them a GPU machine would start one full pipeline per CPU core
+    count = _nvml_count()
+    if count is None:
+        count = _nvidia_smi_count()
+    return [str(index) for index in range(count or 0)]
+
+
+def _nvml_count() -> int | None:
+    try:
+        import pynvml  # nvidia-ml-py, optional
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no driver (NVMLError), or a broken install: not a GPU machine
+        return None
+
+
+def _nvidia_smi_count() -> int | None:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(line.startswith("GPU ") for line in listed.splitlines())  # MIG lines are indented
 
 
 def describe_signal(number: int) -> str:

@@ -152,7 +152,9 @@ def sound_texts(film: Film, moves: list[SoundMove], texts: dict[Path, str]) -> d
         entry["offset" if move.clip.shot else "record_in"] = move.start
         if move.source_in != move.clip.source_in or "source_in" in entry:
             entry["source_in"] = move.source_in
-        if move.frames != move.clip.frames or "duration" in entry:
+        if "record_out" in entry:  # frames from the film's first, as record_in is written
+            entry["record_out"] = move.start + move.frames
+        elif move.frames != move.clip.frames or "duration" in entry:
             entry["duration"] = move.frames
     out = dict(texts)
     for path, data in loaded.items():

@@ -301,6 +301,9 @@ FORM_HINTS = {
     "duration": "give frames (120) or seconds ('5s', '4.5s')",
     "dissolve": "give frames (12) or seconds ('0.5s')",
     "transition": "write 'cut' or {dissolve: 12}",
+    "language": "give a language code: fr, ar, vi, or with a region, fr-FR",
+    "record_in": "give frames (120), seconds ('5s') or a record timecode ('01:00:05:00')",
+    "offset": "give frames (12) or seconds ('0.5s')",
     "revision": "give a commit hash, a branch or a tag: letters, digits, '_', '-', '.' and '/', no '..'",
 }
 

@@ -85,9 +85,10 @@ def film_sound(recordings: Recordings, sound_path: Path, file: str, voices: list
         for index, entry in enumerate(entries):
             loc = ("voices" if role == "voice" else "music", index)
             start = _record_frame(entry.record_in, film_start, rate, to_frames, (*loc, "record_in"), report)
+            length = _record_length(entry, start, film_start, rate, to_frames, loc, report)
             person = entry.speaker if isinstance(entry, FilmVoice) else entry.author
             clip = _clip(recordings, sound_path.parent, file, loc, entry, role, person, entry.language, None,
-                         start, rate, to_frames, report, line_of)
+                         start, rate, to_frames, report, line_of, length)
             if clip is not None:
                 clips.append(clip)
     return clips
@@ -95,7 +96,8 @@ def film_sound(recordings: Recordings, sound_path: Path, file: str, voices: list
 
 def _clip(recordings: Recordings, folder: Path, file: str, loc: tuple, entry: SoundBase, role: str, person: str,
           language: str, shot: str | None, start: int | None, rate: Fraction, to_frames: ToFrames,
-          report: Report, line_of: LineOf) -> SoundClip | None:
+          report: Report, line_of: LineOf, length: int | None | bool = None) -> SoundClip | None:
+    """``length``: frames from the entry's record_out (False: a record_out that was refused)."""
     recording, problem = recordings.open(folder, entry.file)
     if recording is None:
         report((*loc, "file"), *problem, entry.file)
@@ -103,7 +105,10 @@ def _clip(recordings: Recordings, folder: Path, file: str, loc: tuple, entry: So
     fade_in = _frames(entry.fade_in, rate, to_frames, (*loc, "fade_in"), report)
     fade_out = _frames(entry.fade_out, rate, to_frames, (*loc, "fade_out"), report)
     asked = None if entry.duration is None else _frames(entry.duration, rate, to_frames, (*loc, "duration"), report)
-    if recording is None or None in (start, source_in, fade_in, fade_out) or (entry.duration is not None and not asked):
+    if length is not None and length is not False:
+        asked = length
+    if recording is None or None in (start, source_in, fade_in, fade_out) or length is False \
+            or (entry.duration is not None and not asked):
         return None
     length = recording.frames(rate)
     if source_in >= length:
@@ -133,6 +138,25 @@ def _frames(value: Any, rate: Fraction, to_frames: ToFrames, loc: tuple, report:
     except ValueError as exc:
         report(loc, str(exc), "give whole frames (12) or seconds ('0.5s')", value)
         return None
+
+
+def _record_length(entry: FilmVoice | Music, start: int | None, film_start: str, rate: Fraction,
+                   to_frames: ToFrames, loc: tuple, report: Report) -> int | None | bool:
+    """The frames a record_out gives (None without one; False when it cannot be used)."""
+    if entry.record_out is None:
+        return None
+    if entry.duration is not None:
+        report((*loc, "record_out"), "both duration and record_out say how long it plays",
+               "keep one of them", entry.record_out)
+        return False
+    end = _record_frame(entry.record_out, film_start, rate, to_frames, (*loc, "record_out"), report)
+    if end is None or start is None:
+        return False
+    if end <= start:
+        report((*loc, "record_out"), f"ends (frame {end}) before it starts (frame {start})",
+               "give a record_out after record_in", entry.record_out)
+        return False
+    return end - start
 
 
 def _record_frame(value: Any, film_start: str, rate: Fraction, to_frames: ToFrames, loc: tuple,

@@ -257,6 +257,8 @@ class FilmVoice(SoundBase):
     speaker: str = Field(min_length=1, max_length=MAX_NAME, description="Who speaks.")
     language: str = Field(pattern=LANGUAGE_PATTERN, description="The language spoken, e.g. fr, ar, vi.")
     record_in: Position = Field(description="Where on the record it starts.")
+    record_out: Position | None = Field(None, description="Where on the record it ends (the frame after its last); "
+                                        "instead of duration.")
 
 
 class Music(SoundBase):
@@ -265,6 +267,8 @@ class Music(SoundBase):
     author: str = Field(min_length=1, max_length=MAX_NAME, description="Who made it.")
     language: str = Field("", pattern=r"^$|" + LANGUAGE_PATTERN[1:], description="The language sung, if any.")
     record_in: Position = Field(0, description="Where on the record it starts.")
+    record_out: Position | None = Field(None, description="Where on the record it ends (the frame after its last); "
+                                        "instead of duration.")
     duck: bool = Field(True, description="Lower it under the voices (see ducking:).")
 
 

@@ -64,12 +64,28 @@ def entry_of(film: Film, name: str) -> ModelEntry:
     return models[name]
 
 
+def download_patterns(entry: ModelEntry) -> tuple[list[str], list[str]]:
+    """What ``hf download`` needs of a repo: (include, exclude). A diffusers repo: the index and each
+    component's folder; the root's single-file checkpoints (SD 1.5, FLUX.1-dev...) are never loaded
+    by diffusers from a folder. Weights: the entry's variant only, or the plain ones."""
+    if entry.library == "transformers":
+        return ["*.json", "*.txt", "*.model", "*.safetensors", "README.md"], ["*/*"]
+    include = ["model_index.json", "README.md", "*/*.json", "*/*.txt", "*/*.model"]
+    if entry.variant:
+        include += [f"*/*.{entry.variant}.safetensors", f"*/*.safetensors.index.{entry.variant}.json"]
+        return include, []
+    return include + ["*/*.safetensors"], ["*.fp16.*", "*.bf16.*", "*.fp32.*", "*.non_ema.*"]
+
+
 def how_to_get(name: str, entry: ModelEntry) -> str:
     if entry.repo:
         revision = entry.revision or "main"
         cache = f"models--{entry.repo.replace('/', '--')}"
+        include, exclude = download_patterns(entry)
+        patterns = " ".join(f"'{p}'" for p in include) + ("" if not exclude else
+                                                           " --exclude " + " ".join(f"'{p}'" for p in exclude))
         return (f"on a machine with internet run: hf download {entry.repo} --revision {revision} "
-                f"--exclude '*.bin' '*.pt' '*.pth' '*.ckpt'; then copy {cache} from its Hugging Face cache into "
+                f"--include {patterns}; then copy {cache} from its Hugging Face cache into "
                 f"{hf_cache_dir()} here (or set HF_HUB_CACHE to a folder that holds it)")
     return (f"put the pipeline folder (the one with model_index.json, as written by save_pretrained) at "
             f"{entry.path}, or change the path of '{name}' in models.yaml")
@@ -123,5 +139,5 @@ def fingerprint(model: ResolvedModel, sha256) -> str:
     return f"{model.source} sha256:{digest.hexdigest()}{variant}"
 
 
-__all__ = ["ModelMissing", "ModelRefused", "ResolvedModel", "UnknownModel", "entry_of", "fingerprint",
-           "how_to_get", "locate", "registry", "resolve"]
+__all__ = ["ModelMissing", "ModelRefused", "ResolvedModel", "UnknownModel", "download_patterns", "entry_of",
+           "fingerprint", "how_to_get", "locate", "registry", "resolve"]

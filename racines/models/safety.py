@@ -8,11 +8,25 @@ class it names comes from diffusers or transformers.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from pathlib import Path
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 LIBRARIES = ("diffusers", "transformers")
+
+
+def diffusers_module(library: str) -> bool:
+    """A component's library that names one of diffusers' own pipeline modules: Stable Diffusion
+    1.x/2.x list ``safety_checker: ["stable_diffusion", ...]``, which diffusers imports from
+    ``diffusers.pipelines.stable_diffusion``, code that ships with diffusers, not with the model."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", library):
+        return False
+    try:
+        return importlib.util.find_spec(f"diffusers.pipelines.{library}") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class ModelRefused(Exception):
@@ -68,7 +82,7 @@ def check_pipeline_folder(folder: Path) -> str:
         if component.startswith("_") or not isinstance(spec, list) or spec[:1] == [None]:
             continue
         library = spec[0]
-        if library not in LIBRARIES:
+        if library not in LIBRARIES and not diffusers_module(library):
             raise ModelRefused(f"component {component} comes from {library!r}, which is custom code",
                                "use a pipeline made only of diffusers and transformers classes")
         sub = folder / component

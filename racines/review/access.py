@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from pathlib import Path
@@ -30,7 +31,6 @@ from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from racines.core.atomic import atomic_path
 from racines.core.reading import Unreadable, read_limited
 from racines.errors import UsageError
 
@@ -52,11 +52,17 @@ def people(root: Path, first: str) -> dict[str, str]:
     owner only, with a token for ``first`` (the one who starts the room) when it is missing."""
     path = Path(root) / TOKENS_FILE
     if not path.exists():
-        with atomic_path(path) as tmp:
-            tmp.write_text("# racines serve --share: who may use the review room, one line each, name: token.\n"
-                           "# Add a line per person (any long random text as the token); keep this file private.\n"
-                           + yaml.safe_dump({first: secrets.token_urlsafe(24)}, allow_unicode=True), encoding="utf-8")
-            tmp.chmod(0o600)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = ("# racines serve --share: who may use the review room, one line each, name: token.\n"
+                "# Add a line per person (16 or more letters, digits, - or _ as the token); keep this file private.\n"
+                + yaml.safe_dump({first: secrets.token_urlsafe(24)}, allow_unicode=True))
+        try:  # private from its first byte; a room started at the same moment makes it first
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
     where = TOKENS_FILE.as_posix()
     try:
         data = yaml.safe_load(read_limited(path, 100_000).decode("utf-8"))

@@ -2,7 +2,8 @@
 
 Browsers do not play the takes' ProRes, and stepping back through long-GOP H.264 decodes a
 whole group of pictures for each frame (a quarter of a second here). A proxy is all-intra
-(every frame a key frame), at most 1280 pixels wide, BT.709 like the takes, at the rate the
+(every frame a key frame) and quick to decode (x264's fastdecode), at most 1280 pixels wide,
+BT.709 like the takes, at the rate the
 take was made at, and holds every frame of the take's media, handles included, so that frame
 n of the proxy is frame n of the take. Made from the lossless frames on first request, once
 (concurrent requests wait for the same one), written whole or not at all, and kept under
@@ -61,8 +62,9 @@ def _make(take: Take, path: Path, rate: str) -> None:
         stream = (ffmpeg.input(str(_source(take))).video
                   .filter("scale", w=f"min({MAX_WIDTH},iw)", h=-2, out_color_matrix="bt709", out_range="tv")
                   .filter("format", "yuv420p")
-                  # every frame a key frame, no B-frames; constant rate on the take's exact grid
-                  .output(str(tmp), f="mp4", vcodec="libx264", preset="veryfast", crf=18, g=1, bf=0,
+                  # every frame a key frame, no B-frames; constant rate on the take's exact grid;
+                  # fastdecode (no CABAC, no deblocking) halves a step in Chromium at 720p (bench/RESULTS.md)
+                  .output(str(tmp), f="mp4", vcodec="libx264", preset="veryfast", tune="fastdecode", crf=20, g=1, bf=0,
                           r=rate, fps_mode="cfr", an=None, colorspace="bt709", color_primaries="bt709",
                           color_trc="bt709", color_range="tv", movflags="+faststart"))
         run(stream, f"making the review proxy of {take.shot_id} {take.version}")

@@ -51,6 +51,8 @@ def create_app(project: Project, tokens: dict[str, str] | None = None, loopback_
     """The room as an ASGI app: the routes behind the :class:`Guard`."""
     pages = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    for name in ("film.html", "shot.html", "compare.html", "cut.html"):
+        pages.get_template(name)  # compiled now rather than on the first page asked for
     routes = Routes(project, pages)
     app = Starlette(routes=[
         Route("/", routes.film_page), Route("/cut", routes.cut_page),

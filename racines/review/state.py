@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,17 +87,36 @@ def _yaml_files(folder: Path) -> list[tuple]:
 
 
 def running(root: Path) -> str:
-    """Who holds the project's render lock, as its file says, if that process is alive here.
-    Read, never locked: a render taking the lock must not find the review room holding it."""
+    """Who holds the project's render lock, as its file says. Looked up, never locked: a render
+    taking the lock must not find the review room holding it. The file keeps naming its last
+    holder after the lock is released, so the kernel's list of locks says whether it is held."""
+    path = root / LOCK_FILE
     try:
-        info = json.loads((root / LOCK_FILE).read_text(encoding="utf-8"))
-        pid, host = int(info["pid"]), str(info["host"])
-        if host != socket.gethostname():
+        info = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(info["pid"])
+        if not _flocked(path, pid):
             return ""
-        os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     return f"a {info.get('command', 'render')} is running (pid {pid}, since {info.get('since', '?')})"
+
+
+def _flocked(path: Path, pid: int) -> bool:
+    """Whether ``pid`` holds a flock on ``path`` (Linux's /proc/locks; elsewhere: whether it lives)."""
+    inode = path.stat().st_ino
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "1: -> FLOCK ..." waits
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4] == str(pid) and fields[5].rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
 
 
 def take_url(take: Take, what: str) -> str:

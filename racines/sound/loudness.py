@@ -105,9 +105,13 @@ def gain_to(loudness: Loudness, target: Target) -> float:
     return target.integrated - loudness.integrated
 
 
+#: under the true-peak target by this much, for ebur128's summary, which rounds to a tenth of a dB
+PEAK_MARGIN = 0.1
+
+
 def is_linear(loudness: Loudness, target: Target) -> bool:
     """Whether loudnorm will stay linear: the gain must not lift the true peak over the target."""
-    return loudness.true_peak + gain_to(loudness, target) <= target.true_peak
+    return loudness.true_peak + gain_to(loudness, target) <= target.true_peak - PEAK_MARGIN
 
 
 def normalised(stream, loudness: Loudness, target: Target):

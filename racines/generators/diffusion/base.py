@@ -12,6 +12,8 @@ the same way for all:
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -92,6 +94,16 @@ def default_size(film: Film, native: Native, multiple: int, keep_native: bool = 
     return width, height
 
 
+def read_config(model: ResolvedModel, name: str) -> dict:
+    """A JSON file of the checkpoint (``transformer/config.json``, ``model_index.json``...); empty
+    when absent or unreadable, so that a rule reading it stays silent rather than guessing."""
+    try:
+        data = json.loads((model.folder / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def photograph(shot: Shot, width: int, height: int) -> Image.Image:
     """The archive photograph, cropped to fill the generation size."""
     return Image.fromarray(fit(load_rgb(shot.source.path), width, height, "cover"))
@@ -118,6 +130,9 @@ class DiffusionGenerator(Generator):
     takes_prompt: ClassVar[bool] = True
     frames_rule: ClassVar[str] = ""     # e.g. "4k+1" (shown in messages)
     keep_native_size: ClassVar[bool] = False  # default to the native size even at another aspect
+    #: modules the pipeline imports only when it runs (module -> the package that installs it):
+    #: checked at validation, not found as a NameError on the first prompt after loading
+    needs: ClassVar[dict[str, str]] = {"torch": "torch", "diffusers": "diffusers", "transformers": "transformers"}
 
     def __init__(self):
         self.report: dict[str, Any] = {}
@@ -185,7 +200,7 @@ class DiffusionGenerator(Generator):
     def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
         return []
 
-    def model_rejections(self, model: ResolvedModel, plan: Plan) -> list[Rejected]:
+    def model_rejections(self, model: ResolvedModel, plan: Plan, settings) -> list[Rejected]:
         """Rules that depend on the checkpoint itself (read from its config files)."""
         return []
 
@@ -214,7 +229,17 @@ class DiffusionGenerator(Generator):
                     generator.check_inputs(part, generator.plan(part, shot, film))
                 except InputsRejected as exc:
                     found += _located(loc[:-1], exc.rejected)
-        if not (shot.renders_final and models):
+        if not shot.renders_final:
+            return found
+        for loc, _, _, generator, _ in uses:
+            missing = [] if generator is None else [
+                package for module, package in generator.needs.items() if importlib.util.find_spec(module) is None]
+            if missing:
+                found.append(((*loc[:-1], "kind"), f"{generator.name} needs the Python package"
+                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
+                              f"{'are' if len(missing) > 1 else 'is'} not installed", generator.name,
+                              f"pip install {' '.join(missing)}"))
+        if not models:
             return found
         for loc, name, _, generator, part in uses:
             try:
@@ -228,7 +253,7 @@ class DiffusionGenerator(Generator):
                 found.append((loc, f"the folder holds a {model.kind}; {generator.name} needs one of "
                               f"{', '.join(generator.accepts)}", name, "name a model made for this kind"))
             else:
-                found += _located(loc[:-1], generator.model_rejections(model, generator.plan(part, shot, film)))
+                found += _located(loc[:-1], generator.model_rejections(model, generator.plan(part, shot, film), part))
         return found
 
     def runs(self, settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
@@ -291,6 +316,11 @@ class DiffusionGenerator(Generator):
         pipeline first, so the two never sit in memory together)."""
         return {"image": photograph(shot, plan.width, plan.height)}
 
+    def configure(self, pipe, settings, plan: Plan) -> dict:
+        """Set what the pipeline takes from its components rather than its call (a scheduler's
+        shift...) for this plan, on the loaded (perhaps reused) pipeline; return it for the report."""
+        return {}
+
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         """The pipeline's arguments for this plan (images, prompts, sizes, steps, guidance...)."""
         raise NotImplementedError
@@ -318,7 +348,7 @@ class DiffusionGenerator(Generator):
 
         on = runtime.device()
         model = self.model(film, settings)
-        rejected = self.model_rejections(model, plan)
+        rejected = self.model_rejections(model, plan, settings)
         if rejected:
             raise InputsRejected(rejected)
         self.pipeline_name = self.pipeline_class(model)
@@ -330,10 +360,11 @@ class DiffusionGenerator(Generator):
             prompt = enhance(prompt, enhancer, on)
             report.update(prompt_enhanced=prompt, prompt_enhancer=enhancer.source)
         loading = runtime.Loading(
-            pipeline=self.pipeline_name, model=model, dtype=runtime.dtype_for(settings.precision, on),
+            pipeline=self.pipeline_name, model=model, dtype=runtime.dtype_for(settings.precision, on, model.entry.variant),
             device=on, loras=tuple((str(shot.weights[lora.path]), lora.scale) for lora in settings.lora),
             offload=settings.memory.offload, vae_tiling=settings.memory.vae_tiling)
         loaded = runtime.load(loading)
+        report.update(self.configure(loaded.pipe, settings, plan))
         kwargs = self.call_kwargs(settings, plan, images, prompt, negative)
         started = time.perf_counter()
 
@@ -342,6 +373,13 @@ class DiffusionGenerator(Generator):
             return self.output(loaded.pipe(**kwargs))
 
         frames, retried = runtime.run_with_retry(call, lambda: self.lower_memory(loaded.pipe, kwargs, loading))
+        bad = int(np.size(frames) - np.isfinite(frames).sum())
+        if bad:
+            # diffusers' postprocessing turns NaN into black: a take of black frames, with no error
+            raise RenderFailed(
+                f"{shot.file}: {self.name} with model '{settings.model}': the decoded frames hold {bad} NaN or "
+                f"infinite values (decode step, {str(loading.dtype).replace('torch.', '')}: a VAE overflow)\n"
+                "    fix: set precision: bfloat16 or float32 in the final: block")
         report.update(device=on, dtype=str(loading.dtype).replace("torch.", ""), seed=settings.seed,
                       call={k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
                       memory=loaded.notes + retried, load_s=loaded.seconds,

@@ -23,13 +23,14 @@ A checkpoint with learned positional embeddings (CogVideoX-5b-I2V) renders only 
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from pydantic import Field
 
+from racines.film.model import Film, Shot
 from racines.film.schema import MODEL_NAME_PATTERN, Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, read_config
+from racines.models.resolve import ModelMissing, ModelRefused, UnknownModel, entry_of, resolve
 from racines.generators.diffusion.settings import MODEL_DESCRIPTION, VideoBase
 
 
@@ -56,20 +57,42 @@ class CogVideoXGenerator(DiffusionGenerator):
     def valid_frames(self, count: int) -> bool:
         return count % 8 == 1
 
-    def model_rejections(self, model, plan: Plan) -> list[Rejected]:
+    def plan(self, settings, shot: Shot, film: Film) -> Plan:
+        plan = super().plan(settings, shot, film)
+        trained = None if settings.num_frames else self.trained_frames(film, settings)
+        return Plan(plan.width, plan.height, trained, plan.fps) if trained else plan
+
+    def trained_frames(self, film: Film, settings) -> int | None:
+        """The frame count a checkpoint with learned positional embeddings was trained at (5b-I2V:
+        49), when its folder is here; the take is then retimed to the shot."""
         try:
-            transformer = json.loads((model.folder / "transformer" / "config.json").read_text(encoding="utf-8"))
-            vae = json.loads((model.folder / "vae" / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            model = resolve(settings.model, entry_of(film, settings.model), film.root)
+        except (ModelMissing, ModelRefused, UnknownModel):
+            return None
+        transformer = read_config(model, "transformer/config.json")
+        if transformer.get("use_learned_positional_embeddings") and transformer.get("sample_frames"):
+            return int(transformer["sample_frames"])
+        return None
+
+    def model_rejections(self, model, plan: Plan, settings) -> list[Rejected]:
+        transformer = read_config(model, "transformer/config.json")
+        vae = read_config(model, "vae/config.json")
+        if not (transformer.get("use_learned_positional_embeddings") and vae):
             return []
-        if not transformer.get("use_learned_positional_embeddings"):
-            return []
+        rejected = []
         scale = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
         size = (transformer["sample_width"] * scale, transformer["sample_height"] * scale)
-        if (plan.width, plan.height) == size:
-            return []
-        return [Rejected("width", f"{plan.width}x{plan.height}", f"this checkpoint renders only {size[0]}x{size[1]} "
-                         "(learned positional embeddings)", f"set width: {size[0]} and height: {size[1]}")]
+        if (plan.width, plan.height) != size:
+            rejected.append(Rejected("width", f"{plan.width}x{plan.height}", f"this checkpoint renders only "
+                                     f"{size[0]}x{size[1]} (learned positional embeddings)",
+                                     f"set width: {size[0]} and height: {size[1]}"))
+        # at another count diffusers swaps the learned embeddings for sinusoidal ones, silently
+        trained = transformer.get("sample_frames")
+        if trained and plan.num_frames != trained:
+            rejected.append(Rejected("num_frames", plan.num_frames, f"this checkpoint makes only {trained} frames "
+                                     "(learned positional embeddings)", f"set num_frames: {trained}, or leave it "
+                                     "out: the clip is retimed to the shot"))
+        return rejected
 
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         kwargs = dict(image=images["image"], prompt=prompt, negative_prompt=negative, height=plan.height,

@@ -40,8 +40,11 @@ class LtxSettings(VideoBase):
     kind: Literal["ltx"]
     model: str = Field("ltx-video-0.9.5", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
     target: Target | None = Field(None, description=TARGET_DESCRIPTION)
+    # LTX-Video's recipe (its inference configs; LTXConditionPipeline's default for the noise
+    # scale): decode at timestep 0.05 with noise 0.025, and condition images noised by 0.15
     decode_timestep: float = Field(0.05, ge=0.0, le=1.0)
-    image_cond_noise_scale: float = Field(0.025, ge=0.0, le=1.0)
+    decode_noise_scale: float = Field(0.025, ge=0.0, le=1.0)
+    image_cond_noise_scale: float = Field(0.15, ge=0.0, le=1.0)
 
     images: ClassVar[tuple[str, ...]] = ("target",)
     inherits: ClassVar[tuple[str, ...]] = (*FinalBase.inherits, "target")
@@ -81,7 +84,7 @@ class LtxGenerator(DiffusionGenerator):
                       width=plan.width, num_frames=plan.num_frames, frame_rate=plan.fps,
                       num_inference_steps=self.steps(settings),
                       guidance_scale=self.guidance(settings),
-                      decode_timestep=settings.decode_timestep,
+                      decode_timestep=settings.decode_timestep, decode_noise_scale=settings.decode_noise_scale,
                       image_cond_noise_scale=settings.image_cond_noise_scale, output_type="np")
         if settings.max_sequence_length:
             kwargs["max_sequence_length"] = settings.max_sequence_length

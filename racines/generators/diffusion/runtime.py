@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 from collections.abc import Callable
@@ -37,9 +38,13 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def dtype_for(precision: str, on: str) -> torch.dtype:
+def dtype_for(precision: str, on: str, variant: str | None = None) -> torch.dtype:
     if precision == "auto":
-        return torch.bfloat16 if on.startswith("cuda") else torch.float32
+        if not on.startswith("cuda"):
+            return torch.float32
+        # weights published as a half-precision variant (SVD's fp16) run in it, as their model card
+        # does: rounding fp16 weights again to bf16's shorter mantissa only loses precision
+        return PRECISIONS.get({"fp16": "float16", "bf16": "bfloat16"}.get(variant or ""), torch.bfloat16)
     return PRECISIONS[precision]
 
 
@@ -87,19 +92,50 @@ def load(spec: Loading) -> Loaded:
 
     started = time.perf_counter()
     cls = getattr(diffusers, spec.pipeline)
-    kwargs = {"dtype": spec.dtype, "use_safetensors": True, "local_files_only": True}
+    kwargs = {"dtype": component_dtypes(spec.pipeline, spec.dtype), "use_safetensors": True,
+              "local_files_only": True}
     if spec.model.entry.variant:
         kwargs["variant"] = spec.model.entry.variant
+    notes = []
+    index = model_index(spec.model)
+    if (index.get("safety_checker") or [None])[0] is not None:
+        # SD 1.x/2.x's checker replaces a frame it flags with a black one, silently: a keyframe
+        # made black would become a clip's last frame. The take is reviewed by a person instead.
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+        notes.append("safety checker not loaded (it blacks out flagged images without an error)")
     pipe = cls.from_pretrained(str(spec.model.folder), **kwargs)
     pipe.set_progress_bar_config(disable=True)
     if spec.loras:
         _apply_loras(pipe, spec.loras)
-    notes = place(pipe, spec.device, spec.offload)
+    notes += place(pipe, spec.device, spec.offload)
     if spec.vae_tiling:
         notes += vae_tiling(pipe)
     loaded = Loaded(pipe, notes, round(time.perf_counter() - started, 3))
     _last = (spec, loaded)
     return loaded
+
+
+#: components kept in float32 whatever the pipeline's precision: Wan's model cards and diffusers'
+#: Wan docs load its VAE and CLIP image encoder in float32 (the pipelines cast to them). Not LTX:
+#: its pipeline casts latents to the prompt's dtype, so an fp32 VAE would get bf16 input.
+FLOAT32_PARTS = {"Wan": ("vae", "image_encoder")}
+
+
+def component_dtypes(pipeline: str, dtype: torch.dtype):
+    """The ``dtype`` argument of ``from_pretrained``: one dtype, or one per component."""
+    parts = next((p for prefix, p in FLOAT32_PARTS.items() if pipeline.startswith(prefix)), ())
+    if not parts or dtype == torch.float32:
+        return dtype
+    return {"default": dtype, **dict.fromkeys(parts, torch.float32)}
+
+
+def model_index(model: ResolvedModel) -> dict:
+    """The pipeline folder's model_index.json (empty when unreadable: the safety check reads it first)."""
+    try:
+        index = json.loads((model.folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
 
 
 def _apply_loras(pipe, loras: tuple[tuple[str, float], ...]) -> None:

@@ -43,7 +43,8 @@ class DiffusionBase(FinalBase):
         None, pattern=MODEL_NAME_PATTERN, description="Name of a local language model that rewrites the prompt "
         "before generation (off by default); the manifest keeps both prompts.")
     precision: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="'auto': bfloat16 on a CUDA GPU, float32 on the CPU.")
+        "auto", description="'auto': bfloat16 on a CUDA GPU (float16 for a model whose variant is fp16), float32 "
+        "on the CPU.")
     memory: Memory = Field(default_factory=Memory)
     max_sequence_length: int | None = Field(
         None, ge=1, le=1024, description="Text tokens the encoder reads; default: the pipeline's own.")

@@ -72,7 +72,7 @@ class SvdGenerator(DiffusionGenerator):
                              f"({guidance})", f"use at most {guidance}, or raise guidance")]
         return []
 
-    def model_rejections(self, model, plan: Plan) -> list[Rejected]:
+    def model_rejections(self, model, plan: Plan, settings) -> list[Rejected]:
         try:
             unet = json.loads((model.folder / "unet" / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
