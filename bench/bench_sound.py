@@ -11,9 +11,9 @@ its ffmpeg children's:
 1. ``racines render`` of each copy from nothing (takes, exports, film): with sound / without
    (target at most 1.10x);
 2. the film step alone (takes present, renders/ otherwise emptied): with / without;
-3. a change to one voice (its gain) then ``racines render``: a new mix and the deliverables
-   remuxed, against the mix alone (``mix_timeline`` into an empty cache, the same timeline)
-   (target at most 1.2x).
+3. a change to one voice (its gain) then ``racines render``: a new mix, the master's sound
+   swapped in place and the review copy remuxed, against the mix alone (``mix_timeline`` into
+   an empty cache, the same timeline) (target at most 1.2x).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main() -> None:
               "film with": "the film step alone, with sound (takes present)",
               "film without": "the film step alone, without sound (takes present)",
               "mix": "the mix alone (mix_timeline, empty cache)",
-              "voice": "one voice's gain changed, then racines render (remix + remux)"}
+              "voice": "one voice's gain changed, then racines render (new mix, sound into the deliverables)"}
     for key, label in labels.items():
         f = figures[key]
         rows.append(f"| {label} | {f['wall']:.1f} s | {f['cpu']:.1f} s | {f['command']:.1f} s |")

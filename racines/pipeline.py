@@ -312,9 +312,9 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
         on_event(Event(f"mixed the sound: {mix_summary(result.sound)}"))
     outputs = [path for path in (result.master, result.review) if path is not None]
     for path in outputs:
-        verb = "unchanged" if result.unchanged else "remuxed" if path in result.remuxed else "wrote"
+        verb = "unchanged" if result.unchanged else "new sound in" if path in result.remuxed else "wrote"
         on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")
-                       + (" (a new sound, the picture as it was)" if path in result.remuxed else "")))
+                       + (", the picture as it was" if path in result.remuxed else "")))
     for path in result.stems:
         on_event(Event(f"wrote {path.relative_to(film.root)}"))
     if not result.unchanged:

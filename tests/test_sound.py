@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from racines.cli import main
 from racines.film.audio import NotAudio, read_info
-from tests.conftest import ffprobe, framemd5, tree_digest
+from tests.conftest import ffprobe, framemd5, top_boxes, tree_digest
 from tests.sound_fixtures import (
     decoded,
     ebur128,
@@ -228,14 +228,23 @@ def test_a_change_of_one_voice_remixes_and_remuxes_without_encoding_a_frame(rend
     shot.write_text(shot.read_text().replace("offset: 6}", "offset: 6, gain: -6}"))
     result = run(root, "render")
     assert result.exit_code == 0, result.output
-    assert "remuxed renders/sound_test_master.mov" in result.output
+    assert "new sound in renders/sound_test_master.mov" in result.output
     assert "0 piece(s) of the film encoded" in result.output
     assert (framemd5(master), framemd5(review)) == pictures
     sound_after = decoded(master)
     assert len(sound_after) == len(sound_before) and not np.array_equal(sound_after, sound_before)
+    # the master's sound was swapped in place (its old index retired), and is the new mix to the bit
+    (mix,) = (root / "renders" / "cache" / "sound").glob("*/mix.wav")
+    assert "free" in top_boxes(master) and np.array_equal(sound_after, decoded(mix))
     assert abs(ebur128(master)[0] + 23) <= 0.5
     again = run(root, "render")
     assert "unchanged renders/sound_test_master.mov" in again.output
+    # a shot patched into that master afterwards leaves its new sound as it is
+    shot = root / "shots" / "s030.yaml"
+    shot.write_text(shot.read_text().replace("photos/grid.png", "photos/bloom.png"))
+    patched = run(root, "render")
+    assert patched.exit_code == 0, patched.output
+    assert np.array_equal(decoded(master), sound_after) and framemd5(master) != pictures[0]
 
 
 def test_the_end_credits_list_voices_and_music_by_the_rules_of_photographs(tiny_project):

@@ -8,7 +8,9 @@ copied straight from its take's ProRes media, frame-exact (ProRes is intra-only)
 no generation loss; only dissolves are encoded. An unchanged film is not touched at all.
 The film's sound, mixed once (racines.sound), is copied in as it is: with the picture when a
 deliverable is joined whole; kept by a patch, which swaps video frames only; and by a remux
-of the deliverable's own picture when only the sound changed (remux). The stems and the mix
+of the deliverable's own picture when only the sound changed (remux), or for the master, whose
+picture is most of its bytes, the new sound appended and its track's index rewritten in place
+(soundswap). The stems and the mix
 manifest go beside the master (stems).
 Every file is written under a temporary name and moved into place when complete, or patched
 so that a reader sees the old film or the new one, never a mix.
@@ -30,7 +32,7 @@ from racines.render.join import join_whole, kept_chunks
 from racines.render.patch import patch_in_place
 from racines.render.plan import PIECES_DIR, Deliverable, Format, media_used, plan_render
 from racines.render.policy import Policy
-from racines.render.remux import remux
+from racines.render.remux import remux, swap_sound
 from racines.render.stale import pieces_to_encode, sound_only, stale_deliverables
 from racines.render.stems import deliver_stems
 from racines.sound.mix import Soundtrack
@@ -86,7 +88,8 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
     def deliver(deliverable: Deliverable) -> State:
         if deliverable in remuxed:
             last = cache.state(plan.stem, deliverable.kind)
-            remux(deliverable, plan.start_tc)
+            if not swap_sound(deliverable, last, policy):
+                remux(deliverable, plan.start_tc)
             return replace(State.wanted(plan, deliverable), joined=last.joined if last else (),
                            output=stamp(deliverable.path))
         if patch_in_place(plan, deliverable, cache, policy):

@@ -127,8 +127,9 @@ def video_table(moov: Box) -> Box:
     return found[0]
 
 
-def other_tracks_bytes(moov: Box, video: Box) -> int:
-    """The bytes the index's other tracks (sound, timecode) hold, from their sample-size tables:
+def other_tracks_bytes(moov: Box, video: Box | None = None) -> int:
+    """The bytes the index's other tracks (sound, timecode) hold, from their sample-size tables
+    (every track's, without ``video``):
     live data, as the video's frames are. Their tables are left as they are by a patch: their
     samples keep their places in the file."""
     total = 0

@@ -8,8 +8,12 @@ import ffmpeg
 
 from racines.core.atomic import atomic_path
 from racines.media.ffmpeg import run
+from racines.render.cache import State
 from racines.render.join import container_options
 from racines.render.plan import Deliverable
+from racines.render.policy import Policy
+from racines.render.quicktime import Unpatchable
+from racines.render.soundswap import replace_sound
 
 
 def remux(deliverable: Deliverable, timecode: str) -> None:
@@ -22,3 +26,17 @@ def remux(deliverable: Deliverable, timecode: str) -> None:
     with atomic_path(deliverable.path) as tmp:
         run(ffmpeg.output(*streams, str(tmp), c="copy", **container_options(deliverable, timecode)),
             f"putting the new sound into {deliverable.what}")
+
+
+def swap_sound(deliverable: Deliverable, last: State | None, policy: Policy) -> bool:
+    """The master's new sound put in place of its old one, in the file (racines.render.soundswap);
+    False, leaving the file as it was, where that cannot be done (the caller remuxes): not the
+    master, a master without sound or with another, too much dead space."""
+    if deliverable.kind != "master" or deliverable.audio is None or last is None or last.sound is None \
+            or last.output is None:
+        return False
+    try:
+        replace_sound(deliverable.path, deliverable.audio, expected=last.output, min_live=policy.live_min)
+    except (Unpatchable, OSError):
+        return False
+    return True

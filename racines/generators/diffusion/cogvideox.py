@@ -30,8 +30,8 @@ from pydantic import Field
 from racines.film.model import Film, Shot
 from racines.film.schema import MODEL_NAME_PATTERN, Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, read_config
-from racines.models.resolve import ModelMissing, ModelRefused, UnknownModel, entry_of, resolve
 from racines.generators.diffusion.settings import MODEL_DESCRIPTION, VideoBase
+from racines.models.resolve import ModelMissing, ModelRefused, UnknownModel, entry_of, resolve
 
 
 class CogVideoXSettings(VideoBase):
