@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from racines.cli import main
 from racines.takes.store import TakeStore
+from tests.test_batch_local import cut_short_after_validation
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -66,7 +67,8 @@ def test_failing_shots_on_the_demo(demo_copy, tmp_path, monkeypatch):
     film.write_text(film.read_text().replace("resolution: 1280x720", "resolution: 256x144"))
     photo = demo_copy / "shots/photos/cat_1975.jpg"
     original = photo.read_bytes()
-    photo.write_bytes(original[: len(original) // 2])  # a copy that stopped half-way: its header still reads
+    # a copy that stopped half-way while the batch ran: validation decodes every photograph whole
+    cut_short_after_validation(monkeypatch, photo, len(photo.read_bytes()) // 2)
 
     result = batch(demo_copy)  # the nightly default: --profile final
     assert result.exit_code == 4, result.output
@@ -112,6 +114,8 @@ def test_failing_shots_on_the_demo(demo_copy, tmp_path, monkeypatch):
         "../../takes/s010/v001/missing.jpg"]
     broken.unlink()
 
+    monkeypatch.undo()  # the photograph is cut short no more
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     photo.write_bytes(original)  # the photograph is copied again; a draft batch finishes the film
     fixed = batch(demo_copy, "--profile", "draft")
     assert fixed.exit_code == 0, fixed.output
