@@ -325,17 +325,26 @@ def replace_samples(path: Path, replacements: dict[int, tuple[Track, int, int]],
             raise Unpatchable(f"less than {min_live:.0%} of the file is live frames and sound")
         for first, (source, start, count) in replacements.items():
             _check_alike(track, first, source, start, count)
-        end = stat.st_size
-        try:
-            _append(handle, end, placed, replacements)
+        def append() -> None:
+            _append(handle, stat.st_size, placed, replacements)
             set_samples(stbl, placed)
-            handle.write(moov.encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.truncate(end)  # the old index is still the file's only one: as it was
-            raise
-        switch_index(handle, old)
+
+        append_and_switch(handle, stat.st_size, append, moov, old)
+
+
+def append_and_switch(handle: BinaryIO, end: int, append, moov, old: TopBox) -> None:
+    """``append`` writes the new samples at ``end`` and updates the index they need; then the new
+    index follows them, and only once all of it is on disk is the old one retired. Any failure
+    before that cuts the file back to ``end``: the old index is still its only one."""
+    try:
+        append()
+        handle.write(moov.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    except BaseException:
+        handle.truncate(end)
+        raise
+    switch_index(handle, old)
 
 
 def switch_index(handle: BinaryIO, old: TopBox) -> None:

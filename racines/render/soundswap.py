@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-from racines.render.quicktime import Box, Unpatchable, other_tracks_bytes, read_moov, switch_index, top_level
+from racines.render.quicktime import Box, Unpatchable, append_and_switch, other_tracks_bytes, read_moov, top_level
 
 PCM_FORMATS = (b"in24",)
 SAMPLE_BYTES = 6           # 24 bits, two channels
@@ -75,16 +75,12 @@ def replace_sound(path: Path, wav: Path, expected: tuple[int, int] | None = None
         if other_tracks_bytes(moov) < min_live * (status.st_size + size):
             raise Unpatchable(f"less than {min_live:.0%} of the file is live frames and sound")
         end = status.st_size
-        try:
+
+        def append() -> None:
             _append(handle, end, wav, data_at, size)
             _set_chunks(stbl, end + 16, count)
-            handle.write(moov.encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.truncate(end)  # the old index is still the file's only one: as it was
-            raise
-        switch_index(handle, old)
+
+        append_and_switch(handle, end, append, moov, old)
 
 
 def _check_layout(stbl: Box, size: int) -> int:
