@@ -45,6 +45,13 @@ MAX_REVIEW_BYTES = 1_000_000
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _hand_written_as_text(value: Any) -> Any:
+    """YAML reads a hand-written date or number as something else than text: as text again."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 class Note(BaseModel):
     """A note pinned to a frame of the take (a frame index of its media, handles included)."""
     model_config = ConfigDict(extra="forbid")
@@ -59,10 +66,7 @@ class Note(BaseModel):
     @field_validator("text", "by", "at", "timecode", mode="before")
     @classmethod
     def _as_text(cls, value: Any) -> Any:
-        # a hand-written number or date reads as text, as in a decision
-        if isinstance(value, (datetime, date)):
-            return value.isoformat()
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        return _hand_written_as_text(value)
 
 
 class Decision(BaseModel):
@@ -77,10 +81,7 @@ class Decision(BaseModel):
     @field_validator("by", "at", "note", mode="before")
     @classmethod
     def _as_text(cls, value: Any) -> Any:
-        # YAML reads a hand-written date or number as something else than text
-        if isinstance(value, (datetime, date)):
-            return value.isoformat()
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        return _hand_written_as_text(value)
 
 
 class ReviewFile(BaseModel):
