@@ -199,3 +199,12 @@ def top_boxes(path: Path) -> list[str]:
 
     with open(path, "rb") as handle:
         return [box.kind.decode() for box in quicktime.top_level(handle)]
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache, so a developer's own downloads never change the outcome."""
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    return hub

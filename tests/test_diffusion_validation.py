@@ -30,15 +30,6 @@ def run(root, *args):
     return CliRunner().invoke(main, ["--project", str(root), *args])
 
 
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    """An empty Hugging Face cache, so a developer's own downloads never change the outcome."""
-    hub = tmp_path / "hub"
-    hub.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    return hub
-
-
 def project(tmp_path, final: str, draft: str = MORPH, models: str | None = None, film_profile: str = "") -> Path:
     shots = dict(TINY_SHOTS, s020=PHOTO + draft + final + "\n")
     film = ("title: T\nresolution: 256x144\ncut: [s010, s020, s030, s040]\n" + film_profile)

@@ -14,15 +14,6 @@ from racines.models.resolve import resolve
 from racines.models.safety import ModelRefused, check_pipeline_folder
 from tests.test_diffusion_validation import fake_pipeline, problems, project
 
-
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    """An empty Hugging Face cache, so a developer's own downloads never change the outcome."""
-    hub = tmp_path / "hub"
-    hub.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    return hub
-
 SD_INDEX = {"feature_extractor": ["transformers", "CLIPImageProcessor"],
             "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
             "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
