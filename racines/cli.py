@@ -151,6 +151,8 @@ def validate(ctx: Context, profile: str | None) -> None:
         click.echo(f"note: without consent, not heard: {clip.recording.relpath} ({clip.file}, {clip.field})")
     for note in pipeline.recording_notes(film):
         click.echo(f"note: sound: {note}")
+    for note in pipeline.generator_notes(film):
+        click.echo(f"note: {note}")
     finals = [s.id for s in shots if s.renders_final]
     if finals:
         click.echo(f"final profile: {', '.join(finals)} (their models are here)")
@@ -168,15 +170,20 @@ def validate(ctx: Context, profile: str | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, metavar="SECONDS",
               help="Wait this long for a batch or render running in this project instead of refusing at once.")
+@click.option("--burn-in", "burn_in", multiple=True, metavar="LANG",
+              help="Also write renders/<film>_review.LANG.mp4, the review copy with LANG's subtitles drawn in (repeatable).")
+@click.option("--burn-in-fonts", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="The fonts to draw burned-in subtitles with [default: DejaVu, which has no CJK letters].")
 @PROFILE
 @click.pass_obj
 def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_review: bool, no_master: bool,
-           quiet: bool, wait_s: float, profile: str | None) -> None:
+           quiet: bool, wait_s: float, burn_in: tuple[str, ...], burn_in_fonts: Path | None, profile: str | None) -> None:
     """Make the takes, then the timeline, the EDL and the film (or only the takes named by --shot).
     One render or batch at a time per project: another one refuses (exit 75) or --wait."""
     options = pipeline.RenderOptions(profile=profile, shots=shots, skip_unconsented=skip_unconsented, wait_s=wait_s,
                                      film=pipeline.FilmOptions(master=not no_master, review=not no_review,
-                                                               workers=cpu_cores()))
+                                                               workers=cpu_cores(), burn_in=burn_in,
+                                                               burn_in_fonts=burn_in_fonts))
     pipeline.render(ctx.project, options, _echo, _Bars(not quiet and sys.stderr.isatty()))
 
 
@@ -480,6 +487,34 @@ def models(ctx: Context) -> None:
     present = sum(row.state == "present" for row in rows)
     click.echo(f"{present} of {len(rows)} models present; models.yaml at the project root adds or overrides "
                "names (repo: + revision:, or path:)")
+
+
+@main.group(cls=RacinesGroup)
+def subtitles() -> None:
+    """Subtitles: transcripts beside each voice, cues to the timed-text rules (see docs/subtitles.md)."""
+
+
+@subtitles.command("check")
+@click.option("--language", "languages", multiple=True, metavar="L",
+              help="Check only this subtitle language (repeatable); default: film.yaml's subtitles.languages, "
+                   "else every language a voice speaks.")
+@click.pass_obj
+def subtitles_check(ctx: Context, languages: tuple[str, ...]) -> None:
+    """Build every language's cues and list each one breaking a rule, each transcript problem and each
+    machine draft not yet reviewed (exit 2 when a rule is broken)."""
+    report = pipeline.subtitles_check(ctx.project, list(languages) or None)
+    for problem in report.problems:
+        click.echo(str(problem))
+    for draft in report.drafts:
+        click.echo(f"note: {draft.relpath}: a machine draft ({draft.model or 'model unknown'}) not yet reviewed; "
+                   "read it, then write 'Origin: reviewed machine draft, ...' in its header")
+    counts = ", ".join(f"{language} {len(track.cues)} cue{'s' if len(track.cues) != 1 else ''}"
+                       for language, track in report.tracks.items()) or "no language"
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''} ({counts})", err=True)
+        sys.exit(ExitCode.INVALID_INPUT)
+    drafts = f"; {len(report.drafts)} machine draft(s) not yet reviewed" if report.drafts else ""
+    click.echo(f"ok: {counts}: every cue keeps every rule{drafts}")
 
 
 @main.command()

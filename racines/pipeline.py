@@ -34,8 +34,19 @@ from racines.generators.diffusion.base import check_final
 from racines.media import presets
 from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
-from racines.render.deliver import PIECES_DIR, Deliverables, render_timeline
+from racines.render.deliver import PIECES_DIR, Deliverables, Subtitles, SubtitleTrack, render_timeline
 from racines.sound.mix import SOUND_DIR, mix_summary, mix_timeline
+from racines.subtitles.check import SubtitleReport, check_subtitles, declared_timeline
+from racines.subtitles.deliver import (
+    Sidecars,
+    burn_in,
+    burn_in_path,
+    sidecars_of,
+    subtitle_languages,
+    subtitles_key,
+    up_to_date,
+    write_film_sidecars,
+)
 from racines.takes.cache import HashCache
 from racines.takes.make import make_take
 from racines.takes.resolve import Resolver, ShotState, describe_change, film_status, last_take_at, shot_takes, takes_for_cut  # noqa: F401 - where shots stand, re-exported for the batch and the CLI
@@ -100,6 +111,17 @@ def missing_final_models(film: Film) -> dict[str, list[str]]:
             except (ModelMissing, ModelRefused, UnknownModel):
                 missing.setdefault(name, []).append(shot.id)
     return missing
+
+
+def generator_notes(film: Film, shot_ids: list[str] | None = None) -> list[str]:
+    """What the generators say about the shots this run makes, before they are made (a diffusion
+    clip stretched into slow motion...), as ``"<shot file>: <note>"`` lines."""
+    notes = []
+    for shot_id in film.cut if shot_ids is None else shot_ids:
+        shot = film.shots[shot_id]
+        says = getattr(get_generator(shot.kind), "notes", None)
+        notes += [f"{shot.file}: {note}" for note in (says(shot, film) if says else [])]
+    return notes
 
 
 def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None = None) -> tuple[Film, list[Shot]]:
@@ -195,12 +217,14 @@ def cut_timeline(film: Film, takes: dict[str, Take]) -> otio.schema.Timeline:
 
 
 def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False) -> list[Path]:
-    """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/; the files that changed."""
+    """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/, and the subtitles of
+    each of the film's languages beside them (.srt, .vtt, .ttml); the files that changed."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
+    subtitles = write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # before: the timeline names them
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
-               if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)]
+               if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)] + subtitles
     for gone in edl_dir.glob(f"{film.slug()}.A*.edl"):  # an audio track's EDL, of a track the film lost
         if gone.name[len(film.slug()) + 1:] not in texts:
             gone.unlink()
@@ -263,7 +287,26 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
     callback = progress("film", total) if progress else None
     return render_timeline(timeline, film.root / EDL_DIR, film.root / RENDERS_DIR, film.slug(),
                            film.width, film.height, film.rate, review=review, on_frame=callback, workers=workers,
-                           master=master, drop_frame=film.drop_frame, sound=sound)
+                           master=master, drop_frame=film.drop_frame, sound=sound,
+                           subtitles=review_subtitles(film_sidecars(film)))
+
+
+def film_languages(film: Film) -> list[str]:
+    """The languages the film is subtitled in (film.yaml's subtitles:, else its voices')."""
+    voices = [clip.language for clip in film.sound if clip.role == "voice" and clip.language]
+    return subtitle_languages(list(film.subtitles.languages), voices)
+
+
+def film_sidecars(film: Film) -> list[Sidecars]:
+    """The subtitle sidecars under edl/ of the film's languages, as the last export wrote them."""
+    return sidecars_of(film.root / EDL_DIR, film.slug(), film_languages(film))
+
+
+def review_subtitles(sidecars: list[Sidecars]) -> Subtitles | None:
+    """The review copy's subtitle tracks: each language's SRT, the first language shown by default."""
+    if not sidecars:
+        return None
+    return Subtitles(tuple(SubtitleTrack(s.srt, s.track_language) for s in sidecars), subtitles_key(sidecars))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,6 +329,8 @@ class FilmOptions:
     review: bool = True
     aaf: bool = False        # slow to write: racines edl writes it, renders leave it
     workers: int = 1
+    burn_in: tuple[str, ...] = ()    # languages whose subtitles are drawn into a copy of the review copy
+    burn_in_fonts: Path | None = None  # the fonts they are drawn with (default: DejaVu)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,6 +344,7 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
               progress: Progress | None = None, current: dict[str, Take] | None = None) -> FilmMade:
     """The takes the cut uses, the timeline, the exports, then the film: the one film step of
     ``racines render`` and of the batch. ``current``: the takes a render has just made or found."""
+    check_burn_in(film, options)
     takes = selected_takes(film, current)
     timeline = cut_timeline(film, takes)
     written = write_edit(film, timeline, options.aaf)
@@ -312,14 +358,43 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
         on_event(Event(f"mixed the sound: {mix_summary(result.sound)}"))
     outputs = [path for path in (result.master, result.review) if path is not None]
     for path in outputs:
-        verb = "unchanged" if result.unchanged else "new sound in" if path in result.remuxed else "wrote"
+        remuxed = "new sound in" if result.sound is not None and result.sound.fresh else "new subtitles in"
+        verb = "unchanged" if result.unchanged else remuxed if path in result.remuxed else "wrote"
         on_event(Event(f"{verb} {path.relative_to(film.root)}" + (f" ({result.frames} frames)" if path == outputs[0] else "")
                        + (", the picture as it was" if path in result.remuxed else "")))
     for path in result.stems:
         on_event(Event(f"wrote {path.relative_to(film.root)}"))
     if not result.unchanged:
         on_event(Event(f"{result.pieces_encoded} piece(s) of the film encoded, the others reused"))
+    for language in options.burn_in:
+        _burn_in(film, result, language, options.burn_in_fonts, on_event)
     return FilmMade(takes, written, result)
+
+
+def check_burn_in(film: Film, options: FilmOptions) -> None:
+    """Refuse, before any work, burn-ins of languages the film has no subtitles in, or without a review copy."""
+    if options.burn_in and not options.review:
+        raise UsageError("--burn-in draws subtitles into the review copy, which --no-review leaves out\n"
+                         "    fix: leave out --no-review or --burn-in")
+    languages = film_languages(film)
+    for language in options.burn_in:
+        if language not in languages:
+            raise UsageError(f"--burn-in {language}: the film has no {language} subtitles; its languages are "
+                             f"{', '.join(languages) or 'none'}\n    fix: name one of them, or add {language} to "
+                             "subtitles: languages in shots/film.yaml with transcripts in it")
+
+
+def _burn_in(film: Film, result: Deliverables, language: str, fonts: Path | None, on_event: OnEvent) -> None:
+    sidecar = next((s for s in film_sidecars(film) if s.language == language), None)
+    if sidecar is None or result.review is None:
+        raise UsageError(f"--burn-in {language}: no voice of the cut has a {language} transcript, so there are no "
+                         f"subtitles to draw\n    fix: run racines subtitles check")
+    output = burn_in_path(film.root / RENDERS_DIR, film.slug(), language)
+    if up_to_date(output, result.review, sidecar.srt):
+        on_event(Event(f"unchanged {output.relative_to(film.root)}"))
+        return
+    burn_in(result.review, sidecar, output, fonts)
+    on_event(Event(f"wrote {output.relative_to(film.root)} ({language} subtitles burned in)"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,6 +429,8 @@ def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event:
                            f"'{clip.consent}' for {clip.person}", notice=True))
         wanted = [s for s in (chosen or film.cut) if film.shots[s].consented]
         takes, made = make_takes(film, wanted, progress)
+        for note in generator_notes(film, [s for s in wanted if s in made]):
+            on_event(Event(f"note: {note}", notice=True))
         for shot_id in wanted:
             state = "new" if shot_id in made else "unchanged"
             on_event(Event(f"take {shot_id} {takes[shot_id].version} ({state}): "
@@ -424,3 +501,14 @@ def provenance(film: Film, shot_id: str) -> tuple[Take, dict | None]:
     prefix = "racines provenance "
     embedded = json.loads(comment[len(prefix):]) if comment.startswith(prefix) else None
     return take, embedded
+
+
+def subtitles_check(root: Path, languages: list[str] | None = None) -> SubtitleReport:
+    """``racines subtitles check``: the cues of each subtitle language on the cut's timeline
+    (with the takes the cut uses; before there are any, the cut as the shot files place it)."""
+    film = load(root)
+    try:
+        timeline = cut_timeline(film, selected_takes(film))
+    except UsageError:
+        timeline = declared_timeline(film)
+    return check_subtitles(film, timeline, languages)

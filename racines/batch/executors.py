@@ -1,13 +1,16 @@
 """Where batch tasks run: local worker processes (default) or a Ray cluster.
 
-Both executors run :func:`racines.batch.task.run_shot`, one task per shot, and hand back
-:class:`~racines.batch.task.Outcome` values; the scheduler in :mod:`racines.batch.run` decides
-what runs when and what is retried. Takes of different shots are written to different
+Both executors run :func:`racines.batch.task.run_shot`, one task per shot, in long-lived
+workers (a process per slot locally, an actor per slot on Ray) that keep their pipelines
+resident between shots, and hand back :class:`~racines.batch.task.Outcome` values; the
+scheduler in :mod:`racines.batch.run` decides what runs when (each model's shots to the
+worker that holds it: :func:`racines.batch.plan.startable`) and what is retried. Takes of different shots are written to different
 folders and each appears by an atomic rename, so tasks can run side by side safely.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib
 import multiprocessing
@@ -18,16 +21,19 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from racines.batch.plan import models_of, startable
 from racines.batch.task import Outcome, ShotTask, TaskLog, run_shot
 from racines.core.identity import cpu_cores
 from racines.errors import UsageError
 from racines.film.model import Film
 from racines.generators import get_generator
+from racines.generators.diffusion.memory import allocator_settings
 
 EXECUTORS = ("local", "ray")
+STOP_S = 10.0  # how long a worker told to stop may take before it is killed
 
 
 def visible_gpus() -> list[str]:
@@ -85,9 +91,20 @@ def describe_signal(number: int) -> str:
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
-    results: multiprocessing.connection.Connection
-    task: ShotTask
-    gpu: str | None
+    results: multiprocessing.connection.Connection  # tasks go one way, outcomes come back
+    task: ShotTask | None  # the one it runs now; None while idle
+    gpu: str | None      # CUDA_VISIBLE_DEVICES for the worker ("": none visible); None leaves it as it is
+    on_gpu: bool = False  # in a GPU slot
+    film: Film | None = None  # the film it was forked with
+    recent: list[frozenset[str]] = field(default_factory=list)  # models of its last shots: what it holds
+
+    @property
+    def holds(self) -> frozenset[str]:
+        return frozenset().union(*self.recent) if self.recent else frozenset()
+
+
+#: the shots whose models a worker is taken to hold still (its resident pipelines: two on a CPU)
+HELD_SHOTS = 2
 
 
 def die_with_parent(parent: int) -> None:
@@ -100,17 +117,33 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(results, film: Film, task: ShotTask, gpu: str | None, parent: int) -> None:
+def _worker_main(results, film: Film, gpu: str | None, parent: int) -> None:
+    """A long-lived worker: it runs the tasks the batch sends until told to stop (None) or the
+    batch closes its end, keeping its pipelines resident from one shot to the next."""
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the batch handles Ctrl-C and stops its workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu     # one GPU per worker, before anything touches CUDA
-    results.send(run_shot(film, task))
+    allocator_settings()  # expandable segments, before torch initialises CUDA (unless the user chose)
+    while True:
+        try:
+            task = results.recv()
+        except (EOFError, OSError):
+            break
+        if task is None:
+            break
+        results.send(run_shot(film, task))
     results.close()
-    # leave now: the take and its log are complete, and a thread a generator's library left
+    # leave now: the takes and their logs are complete, and a thread a generator's library left
     # running must not keep the worker (and the batch that joins it) alive
     os._exit(0)
+
+
+def runs_on_gpu(film: Film, shot_id: str) -> bool:
+    """True for a shot whose generator loads model weights (a diffusion pipeline): it takes a GPU
+    slot. Weightless kinds (kenburns, morph, still, credits) take a CPU slot."""
+    return bool(getattr(get_generator(film.shots[shot_id].kind), "runs_on_gpu", False))
 
 
 def _preload(film: Film, shot_id: str) -> None:
@@ -125,9 +158,15 @@ def _preload(film: Film, shot_id: str) -> None:
 
 
 class LocalExecutor:
-    """One worker process per task, up to ``jobs`` at once: one per GPU on a GPU machine (each
-    pinned to its GPU), else one per CPU core. A process per task isolates crashes: a shot
-    that segfaults or is killed for memory takes only its own process down."""
+    """One worker process per task, in two kinds of slot. Shots that load model weights get one
+    worker per GPU, each pinned to its GPU by ``CUDA_VISIBLE_DEVICES`` (one at a time on a machine
+    without a GPU: each loads a whole pipeline and uses every core). Weightless shots run at the
+    same time on CPU slots, one per core left over (the GPU workers' feeding and encoding keep a
+    core each busy), with the GPUs hidden from them. ``jobs`` caps the workers of both kinds
+    together. Workers live for the whole batch, each keeping its pipelines resident from shot to
+    shot, and take the shots whose models they hold (:meth:`startable`). A worker is a process of
+    its own, so a shot that segfaults or is killed for memory takes down only that worker and
+    fails only that shot: the slot's next task gets a fresh worker."""
 
     name = "local"
 
@@ -135,30 +174,85 @@ class LocalExecutor:
         self.gpus = visible_gpus()
         if jobs is not None and jobs < 1:
             raise UsageError(f"--jobs must be at least 1 (got {jobs})")
-        self.slots = jobs or len(self.gpus) or cpu_cores()
+        self.gpu_slots = len(self.gpus) or 1
+        self.cpu_slots = max(1, cpu_cores() - len(self.gpus))
+        self.slots = min(jobs, self.gpu_slots + self.cpu_slots) if jobs else self.gpu_slots + self.cpu_slots
         # fork: the worker starts at once with everything imported and the film in memory
         self._context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        self._workers: dict[multiprocessing.connection.Connection, _Worker] = {}
+        self._workers: dict[multiprocessing.connection.Connection, _Worker] = {}  # running a task
+        self._idle: list[_Worker] = []  # alive, waiting for the next task with their pipelines loaded
+        self._exit_hook = False
 
     def describe(self) -> str:
-        unit = f"GPU{'s' if len(self.gpus) != 1 else ''} {', '.join(self.gpus)}" if self.gpus else "CPU"
-        return f"local executor, {self.slots} worker process{'es' if self.slots != 1 else ''} ({unit})"
+        unit = f"GPU{'s' if len(self.gpus) != 1 else ''} {', '.join(self.gpus)}" if self.gpus else "no GPU"
+        return (f"local executor, up to {self.slots} worker process{'es' if self.slots != 1 else ''}: "
+                f"{self.gpu_slots} for model weights ({unit}), {self.cpu_slots} for weightless shots (CPU)")
+
+    def admits(self, film: Film, shot_id: str) -> bool:
+        """Whether a slot of the shot's kind is free now (the scheduler also keeps to ``slots``)."""
+        gpu = runs_on_gpu(film, shot_id)
+        busy = sum(worker.on_gpu == gpu for worker in self._workers.values())
+        return len(self._workers) < self.slots and busy < (self.gpu_slots if gpu else self.cpu_slots)
 
     def running(self) -> int:
         return len(self._workers)
 
+    def startable(self, film: Film, shot_ids: list[str]) -> list[str]:
+        """The shots to start now, best first: see :func:`racines.batch.plan.startable`."""
+        live = [*self._idle, *self._workers.values()]
+        return startable(shot_ids, {s: models_of(film.shots[s]) for s in shot_ids},
+                         [w.holds for w in self._idle if w.on_gpu], [w.holds for w in live if w.on_gpu and w.task])
+
     def start(self, film: Film, task: ShotTask) -> None:
+        """Send the task to an idle worker of its kind, the one that holds the shot's models if
+        any; fork a worker when none is idle (the first task of a slot, or after a crash)."""
+        on_gpu = runs_on_gpu(film, task.shot_id)
+        models = frozenset(models_of(film.shots[task.shot_id]))
+        worker = self._idle_worker(film, on_gpu, models)
+        while True:
+            if worker is None:
+                worker = self._fork(film, task, on_gpu)
+            try:
+                worker.results.send(task)
+                break
+            except OSError:  # it died while idle: a fresh one takes the task
+                self._stop(worker)
+                worker = None
+        worker.task = task
+        worker.recent = (worker.recent + [models])[-HELD_SHOTS:] if models else worker.recent
+        self._workers[worker.results] = worker
+
+    def _idle_worker(self, film: Film, on_gpu: bool, models: frozenset[str]) -> _Worker | None:
+        for worker in list(self._idle):
+            if worker.film is not film or not worker.process.is_alive():  # another film, or gone
+                self._idle.remove(worker)
+                self._stop(worker)
+        mine = [w for w in self._idle if w.on_gpu == on_gpu]
+        if not mine:
+            return None
+        # the most of the shot's models held; else the worker holding least (nothing to evict)
+        worker = max(mine, key=lambda w: (len(models & w.holds), -len(w.holds)))
+        self._idle.remove(worker)
+        return worker
+
+    def _fork(self, film: Film, task: ShotTask, on_gpu: bool) -> _Worker:
         if self._context.get_start_method() == "fork":
             _preload(film, task.shot_id)
-        # the least busy GPU: one worker each, unless --jobs asks for more workers than GPUs
-        busy = [w.gpu for w in self._workers.values()]
-        gpu = min(self.gpus, key=busy.count) if self.gpus else None
-        results, sender = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_worker_main, args=(sender, film, task, gpu, os.getpid()),
-                                        name=f"racines batch {task.shot_id}")
+        gpu = None
+        if on_gpu and self.gpus:  # the GPU with fewest workers: one each, unless --jobs asks for more
+            used = [w.gpu for w in [*self._idle, *self._workers.values()] if w.on_gpu]
+            gpu = min(self.gpus, key=used.count)
+        elif self.gpus:
+            gpu = ""  # a weightless shot never makes a CUDA context on a GPU that a pipeline needs
+        results, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_worker_main, args=(theirs, film, gpu, os.getpid()),
+                                        name=f"racines batch worker ({'GPU ' + gpu if gpu else 'CPU'})")
         process.start()
-        sender.close()  # the worker holds the only write end: EOF means it is gone
-        self._workers[results] = _Worker(process, results, task, gpu)
+        theirs.close()  # the worker holds the only other end: EOF means it is gone
+        if not self._exit_hook:
+            atexit.register(self.close)  # idle workers wait for tasks: never leave them behind
+            self._exit_hook = True
+        return _Worker(process, results, None, gpu, on_gpu, film)
 
     def wait(self, timeout: float | None) -> list[Outcome]:
         if not self._workers:
@@ -170,26 +264,51 @@ class LocalExecutor:
                 outcome = results.recv()
             except (EOFError, OSError):
                 outcome = None
-            results.close()
-            worker.process.join()
-            if outcome is None:
-                code = worker.process.exitcode
-                died = describe_signal(-code) if code is not None and code < 0 else f"exit status {code}"
-                outcome = Outcome(worker.task.shot_id, worker.task.attempt, False, error_type="WorkerDied",
-                                  error=f"the worker process (pid {worker.process.pid}) died without a result: "
-                                        f"{died}", exit_signal=-code if code is not None and code < 0 else None)
-            outcomes.append(outcome)
+            if outcome is not None:
+                worker.task = None
+                self._idle.append(worker)  # it keeps its pipelines for the next shot
+                outcomes.append(outcome)
+                continue
+            # a crash fails only the shot it was on; the next task of the slot gets a fresh worker
+            task = worker.task
+            self._stop(worker)
+            code = worker.process.exitcode
+            died = describe_signal(-code) if code is not None and code < 0 else f"exit status {code}"
+            outcomes.append(Outcome(task.shot_id, task.attempt, False, error_type="WorkerDied",
+                                    error=f"the worker process (pid {worker.process.pid}) died without a result: "
+                                          f"{died}", exit_signal=-code if code is not None and code < 0 else None))
         return outcomes
 
+    @staticmethod
+    def _stop(worker: _Worker, kill: bool = False) -> None:
+        if kill:
+            worker.process.kill()
+        else:
+            try:
+                worker.results.send(None)
+            except OSError:
+                pass
+        worker.results.close()
+        worker.process.join(STOP_S)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+
     def close(self, wait: bool = True) -> None:
-        """Stop workers still running (the batch is interrupted): their takes stay unfinished,
-        in staging folders that the next run sweeps."""
+        """Stop the workers: idle ones leave (their pipelines with them); those still running
+        (the batch is interrupted) are killed, and their takes stay unfinished, in staging
+        folders that the next run sweeps."""
         for worker in self._workers.values():
             worker.process.kill()
         for worker in self._workers.values():
-            worker.process.join()
-            worker.results.close()
+            self._stop(worker, kill=True)
+        for worker in self._idle:
+            self._stop(worker)
         self._workers.clear()
+        self._idle.clear()
+        if self._exit_hook:
+            atexit.unregister(self.close)
+            self._exit_hook = False
 
 
 class RayExecutor:
@@ -236,6 +355,9 @@ class RayExecutor:
 
     def running(self) -> int:
         return len(self._pending)
+
+    def admits(self, film: Film, shot_id: str) -> bool:
+        return len(self._pending) < self.slots  # Ray places each task by its resources (num_gpus)
 
     def start(self, film: Film, task: ShotTask) -> None:
         if id(film) not in self._films:  # the film goes to the object store once per batch

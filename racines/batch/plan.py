@@ -60,15 +60,78 @@ def estimated_seconds(shot: Shot, store: TakeStore) -> float:
     return 0.02 * generator.cost_per_frame * shot.frames
 
 
+def models_of(shot: Shot) -> tuple[str, ...]:
+    """The model weights a shot's generator loads (its own, a keyframe target's, a prompt
+    enhancer's); none for a weightless kind. A worker that holds them renders it without loading."""
+    names = getattr(shot.generator, "model_names", None)
+    return tuple(names()) if callable(names) else ()
+
+
+def adapters_of(shot: Shot) -> tuple[tuple[str, float], ...]:
+    """The LoRA adapters (absolute path, scale) of the shot's final: block and its keyframe target."""
+    parts = getattr(shot.generator, "parts", None)
+    if not callable(parts):
+        return ()
+    return tuple((str(shot.weights.get(lora.path, lora.path)), lora.scale) for _, part in parts() for lora in part.lora)
+
+
+def pass_of(shot: Shot) -> int:
+    """Keyframes first (a still each), then the video pass, then the weightless shots."""
+    if not models_of(shot):
+        return 2
+    return 0 if shot.kind == "keyframe" else 1
+
+
 def make_plan(film: Film) -> Plan:
-    """Plan the shots of ``film.cut`` (unconsented shots are already out of the cut)."""
+    """Plan the shots of ``film.cut`` (unconsented shots are already out of the cut).
+
+    Order: by pass (:func:`pass_of`); within a pass the shots of one set of models together
+    (a worker then loads each model once: see :func:`startable`), and within those the shots of
+    one set of adapters together (switching adapters unfuses and fuses them again); groups and
+    shots longest first, so that the last shot to finish is a short one (LPT scheduling)."""
     states = {state.shot_id: state for state in film_status(film)}
     first = [s for s in film.cut if states[s].state in TO_RENDER and not depends_on_takes(film.shots[s])]
-    # longest first, so that the last shot to finish is a short one (LPT scheduling)
     store = TakeStore(film.root)
-    first.sort(key=lambda s: -estimated_seconds(film.shots[s], store))
+    seconds = {s: estimated_seconds(film.shots[s], store) for s in first}
+    models = {s: models_of(film.shots[s]) for s in first}
+    adapters = {s: adapters_of(film.shots[s]) for s in first}
+    by_models: dict[tuple, float] = {}
+    by_adapters: dict[tuple, float] = {}
+    for s in first:
+        by_models[models[s]] = by_models.get(models[s], 0.0) + seconds[s]
+        by_adapters[models[s], adapters[s]] = by_adapters.get((models[s], adapters[s]), 0.0) + seconds[s]
+    first.sort(key=lambda s: (pass_of(film.shots[s]), -by_models[models[s]], models[s],
+                              -by_adapters[models[s], adapters[s]], adapters[s], -seconds[s]))
     after = tuple(s for s in film.cut if depends_on_takes(film.shots[s]))
     return Plan(states, tuple(first), after, {s: states[s].key for s in first})
+
+
+def startable(ready: list[str], models: dict[str, tuple[str, ...]], idle: list[frozenset[str]],
+              busy: list[frozenset[str]]) -> list[str]:
+    """Which of the ``ready`` shots (in the plan's order) to start now, given what the workers
+    hold (the models of their recent shots): ``idle`` and ``busy`` workers. Best first: a shot
+    whose models an idle worker holds; then one whose models no worker holds (someone loads
+    them once); last, one whose models only a busy worker holds, and only while two or more of
+    its shots wait (loading a second copy pays; for the last one, its holder comes back first).
+    Weightless shots always start."""
+    held_idle = frozenset().union(*idle) if idle else frozenset()
+    held_busy = frozenset().union(*busy) if busy else frozenset()
+    waiting: dict[tuple, int] = {}
+    for shot in ready:
+        waiting[models[shot]] = waiting.get(models[shot], 0) + 1
+    ranked = []
+    for position, shot in enumerate(ready):
+        needs = set(models[shot])
+        if not needs or needs <= held_idle:
+            rank = 0
+        elif not needs & (held_idle | held_busy):
+            rank = 1
+        elif needs & held_idle or waiting[models[shot]] > 1:
+            rank = 2
+        else:
+            continue  # its holder is busy and will take it next
+        ranked.append((rank, position, shot))
+    return [shot for _, _, shot in sorted(ranked)]
 
 
 def check_dependent(film: Film, shot_id: str) -> tuple[str, str | None, tuple[str, ...]]:

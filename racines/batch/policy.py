@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from racines.generators.diffusion.memory import is_out_of_memory
+
 INVALID_INPUT = "invalid input"     # shot file, photograph, consent: the project must be fixed
 MISSING_MODEL = "missing model"     # weights not installed on this machine
-OUT_OF_MEMORY = "out of memory"     # GPU or host memory: another job may free it
+OUT_OF_MEMORY = "out of memory"     # GPU or host memory (every spelling: CUDA, cuBLAS, cuDNN, ROCm, MPS): another job may free it
 WORKER_LOST = "worker lost"         # the process or node running the shot died
 IO_ERROR = "i/o error"              # disk full, network share, device: often transient
 RENDER_FAILED = "render failed"     # ffmpeg failed: usually deterministic, tried once more
@@ -67,7 +69,7 @@ def classify(error_type: str, message: str = "", exit_signal: int | None = None)
         return INTERRUPTED  # a worker killed by a signal was lost, whichever signal: the batch was not stopped
     if error_type in _MODEL_TYPES or ("model" in text and ("not found" in text or "does not appear to have" in text)):
         return MISSING_MODEL
-    if error_type in _MEMORY_TYPES or "out of memory" in text:
+    if error_type in _MEMORY_TYPES or is_out_of_memory(error_type, message):
         return OUT_OF_MEMORY
     if error_type in _LOST_TYPES or exit_signal is not None:
         return WORKER_LOST

@@ -5,7 +5,8 @@ Phases (each one only after the previous is done):
 
 1. lock ``renders/.batch.lock`` (wait or refuse), load and validate the project, consent;
 2. plan the stale shots with :func:`racines.pipeline.film_status`;
-3. run one task per stale shot on the executor, longest first; a failed attempt goes
+3. run one task per stale shot on the executor's long-lived workers, keyframes first, then
+   the video pass, each model's shots to the worker that holds it (longest first); a failed attempt goes
    through the retry policy (:mod:`racines.batch.policy`) and never stops the other shots;
 4. check the shots made from the other takes (the credits card) and run those;
 5. the timeline, the EDL and the film, when every shot of the cut has a take;
@@ -240,8 +241,14 @@ def _execute(executor, film: Film, shot_ids: list[str], keys: dict[str, str], re
         stop.check()
         now = time.monotonic()
         ready = sorted((item for item in due if item[0] <= now), key=lambda item: order[item[1]])
-        free = max(0, executor.slots - executor.running())
-        for item in ready[:free]:
+        while ready:
+            # one at a time: each start changes which worker holds which models (plan.startable)
+            allowed = [s for s in executor.startable(film, [item[1] for item in ready])
+                       if executor.admits(film, s)]  # a slot of its kind (GPU or CPU) is free
+            if not allowed:
+                break
+            item = next(item for item in ready if item[1] == allowed[0])
+            ready.remove(item)
             due.remove(item)
             _, shot_id, attempt = item
             shot = film.shots[shot_id]

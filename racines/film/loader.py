@@ -458,7 +458,7 @@ def load_film(root: Path | str, profile: str | None = None, check: ShotCheck | N
     if settings is not None and rate is not None and size is not None:
         film = Film(root=root, title=settings.title, rate=rate, width=size[0], height=size[1],
                     timecode_start=timecode, cut=cut, shots=shots, profile=film_profile, models=models,
-                    handles=settings.handles)
+                    handles=settings.handles, subtitles=settings.subtitles)
         _check_film_end(film, film_out)
         film = _with_sound(film, voices, collectors, problems, texts)
         for shot in shots.values() if check is not None else ():

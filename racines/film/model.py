@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from racines.film.schema import Ducking, FinalBase, KindSettings, ModelEntry
+from racines.film.schema import Ducking, FinalBase, KindSettings, ModelEntry, SubtitleSettings
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,7 @@ class Film:
     models: dict[str, ModelEntry] = field(default_factory=dict)  # models.yaml; racines.models adds built-ins
     sound: tuple[SoundClip, ...] = ()                        # voices and music (shot files, shots/sound.yaml)
     ducking: Ducking = field(default_factory=Ducking)        # how music is lowered under voices
+    subtitles: SubtitleSettings = field(default_factory=SubtitleSettings)  # film.yaml subtitles:: languages, rules
 
     @property
     def drop_frame(self) -> bool:

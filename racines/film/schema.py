@@ -29,6 +29,8 @@ REPO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 # a commit, branch or tag: parts that never start with '.', so never '..' (the revision names a
 # file under the HF cache's refs/)
 REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+#: a language tag (BCP 47's shape): fr, ar, vi, fr-FR, zh-Hant
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 
 Profile = Literal["draft", "final"]
 
@@ -70,6 +72,27 @@ def pixel_settings(model: BaseModel) -> dict:
 # --- film.yaml ---------------------------------------------------------------------------
 
 
+class SubtitleSettings(Strict):
+    """``subtitles:`` of film.yaml: the languages subtitled and the timed-text rules (Netflix's
+    numbers by default; see docs/subtitles.md). Times are frames of the film ('20f') or seconds
+    ('0.5s'); left out, a rule given at 24 fps is scaled to the film's rate."""
+
+    languages: list[Annotated[str, Field(pattern=LANGUAGE_PATTERN)]] = Field(
+        default_factory=list, max_length=50,
+        description="The subtitle languages, e.g. [fr, ar]; default: every language a voice speaks.")
+    max_line_chars: int = Field(42, ge=10, le=100, description="Characters a line holds (graphemes).")
+    max_lines: int = Field(2, ge=1, le=3, description="Lines a subtitle holds.")
+    max_cps: float = Field(17, ge=5, le=40, description="Reading speed: characters a second, spaces and "
+                           "punctuation counted.")
+    min_duration: Duration | None = Field(None, description="Shortest subtitle (default 20 frames at 24 fps: 5/6 s).")
+    max_duration: Duration = Field("7s", description="Longest subtitle.")
+    min_gap: Duration = Field("2f", description="Shortest gap between two subtitles (2 frames at any rate).")
+    linger: Duration | None = Field(None, description="How long a subtitle may stay after its speech ends, and the "
+                                    "gap closed to min_gap (default 12 frames at 24 fps: 0.5 s).")
+    snap: Duration | None = Field(None, description="A subtitle starting or ending this close to a cut moves to the "
+                                  "cut (default 12 frames at 24 fps: 0.5 s).")
+
+
 class FilmSettings(Strict):
     """``shots/film.yaml``: settings shared by every shot."""
 
@@ -101,6 +124,8 @@ class FilmSettings(Strict):
         "shots that have a final: block with their diffusion generator (GPU and model weights). A shot's own "
         "profile: and racines render --profile override it.",
     )
+    subtitles: SubtitleSettings = Field(default_factory=SubtitleSettings,
+                                        description="Subtitle languages and timed-text rules.")
 
 
 # --- shot files --------------------------------------------------------------------------
@@ -207,8 +232,6 @@ class Trim(Strict):
 
 # --- sound: voices and music ----------------------------------------------------------------
 
-#: a language tag (BCP 47's shape): fr, ar, vi, fr-FR, zh-Hant
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 #: a place on the film's record: frames or seconds from its first frame, or a record timecode
 POSITION_PATTERN = r"^(\s*\d+(\.\d+)?\s*(s|f)?\s*|\d\d:\d\d:\d\d[:;]\d\d)$"
 

@@ -36,6 +36,9 @@ class Generator:
     derives_from_takes: ClassVar[bool] = False
     #: the models this generator uses, for the manifest and the end credits
     models: ClassVar[tuple[str, ...]] = ()
+    #: True for a generator that loads model weights (a diffusion pipeline): the batch gives its
+    #: shots a GPU slot, and the weightless kinds CPU slots beside them
+    runs_on_gpu: ClassVar[bool] = False
     #: a frame's cost against a Ken Burns frame: the batch's estimate of a shot never timed
     cost_per_frame: ClassVar[float] = 1.0
     #: modules that frames() imports when it draws (not when a cache key is checked); a batch

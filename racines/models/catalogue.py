@@ -20,6 +20,8 @@ def _entry(repo: str, licence: str, description: str, variant: str | None = None
 
 SVD_LICENCE = "other: Stability AI Community License (stable-video-diffusion-community)"
 FLUX_LICENCE = "other: FLUX.1 [dev] Non-Commercial License"
+#: FLUX.2 [dev]'s weights may not be used commercially without a licence from Black Forest Labs
+FLUX2_LICENCE = "other: FLUX [dev] Non-Commercial License (non-commercial use only)"
 
 BUILTIN: dict[str, ModelEntry] = {
     "svd": _entry("stabilityai/stable-video-diffusion-img2vid", SVD_LICENCE, "SVD, 14 frames",
@@ -52,6 +54,24 @@ BUILTIN: dict[str, ModelEntry] = {
                        width=1024, height=1024),
     "flux-kontext": _entry("black-forest-labs/FLUX.1-Kontext-dev", FLUX_LICENCE,
                            "FLUX.1 Kontext [dev] (instruction editing)", width=1024, height=1024),
+    "sd1.5-inpainting": _entry("stable-diffusion-v1-5/stable-diffusion-inpainting", "creativeml-openrail-m",
+                               "Stable Diffusion 1.5 inpainting (9-channel UNet)", width=512, height=512),
+    "sdxl-inpainting": _entry("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "openrail++",
+                              "SDXL 1.0 inpainting 0.1", width=1024, height=1024),
+    "flux2-dev": _entry("black-forest-labs/FLUX.2-dev", FLUX2_LICENCE,
+                        "FLUX.2 [dev] (editing with reference images; Mistral Small 3.1 text encoder)",
+                        width=1024, height=1024),
     "qwen2.5-0.5b-instruct": _entry("Qwen/Qwen2.5-0.5B-Instruct", "apache-2.0", "prompt enhancement (language model)",
                                     library="transformers"),
+    # subtitles' machine drafts (racines subtitles transcribe / translate), never run unless asked
+    "whisper-large-v3-turbo": _entry("openai/whisper-large-v3-turbo", "mit",
+                                     "speech to text, 100 languages (Whisper large-v3 turbo, 128 mel bins)",
+                                     library="transformers"),
+    "whisper-small": _entry("openai/whisper-small", "apache-2.0", "speech to text, 99 languages (Whisper small: "
+                            "quicker on a CPU, less accurate)", library="transformers"),
+    "m2m100-418m": _entry("facebook/m2m100_418M", "mit", "translation between 100 languages (M2M100 418M)",
+                          library="transformers"),
 }
+# A Marian pair (Helsinki-NLP/opus-mt-SRC-TGT, mostly Apache-2.0) is used for its pair when the
+# film's models.yaml names it opus-mt-SRC-TGT. NLLB-200 translates 200 languages (Wolof, Kabyle,
+# Fula, Tamazight...) but is CC-BY-NC-4.0 (non-commercial): only a film's models.yaml names it.

@@ -69,7 +69,8 @@ def download_patterns(entry: ModelEntry) -> tuple[list[str], list[str]]:
     component's folder; the root's single-file checkpoints (SD 1.5, FLUX.1-dev...) are never loaded
     by diffusers from a folder. Weights: the entry's variant only, or the plain ones."""
     if entry.library == "transformers":
-        return ["*.json", "*.txt", "*.model", "*.safetensors", "README.md"], ["*/*"]
+        # *.spm: the SentencePiece models of Marian (opus-mt) translation pairs
+        return ["*.json", "*.txt", "*.model", "*.spm", "*.safetensors", "README.md"], ["*/*"]
     include = ["model_index.json", "README.md", "*/*.json", "*/*.txt", "*/*.model"]
     if entry.variant:
         include += [f"*/*.{entry.variant}.safetensors", f"*/*.safetensors.index.{entry.variant}.json"]

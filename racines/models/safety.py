@@ -92,9 +92,15 @@ def check_pipeline_folder(folder: Path) -> str:
 
 
 def check_transformers_folder(folder: Path) -> str:
-    """Check a transformers model folder (a language model); return its model_type."""
+    """Check a transformers model folder (a language, speech or translation model); return its model_type."""
     if not (folder / "config.json").is_file():
         raise ModelRefused(f"{folder} is not a transformers model folder (no config.json)",
                            "give the folder that holds config.json and the tokenizer files")
-    _weights(folder, "the language model")
+    _weights(folder, "the model")
+    # a tokenizer or processor can name its own class too (auto_map), which only trust_remote_code loads
+    for name in ("tokenizer_config.json", "preprocessor_config.json", "processor_config.json"):
+        if (folder / name).is_file() and "auto_map" in _read_json(folder / name):
+            raise ModelRefused(f"the model needs its own Python code (auto_map in {name})",
+                               "use a model that the released transformers supports; racines never passes "
+                               "trust_remote_code")
     return str(_read_json(folder / "config.json").get("model_type", ""))

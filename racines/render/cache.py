@@ -32,23 +32,25 @@ class State:
     joined: tuple[str, ...] = ()     # the files it was joined from: its pieces, or chunks of them
     output: Stamp | None = None
     sound: str | None = None         # the key of the mix it carries; None: silent
+    subtitles: str | None = None     # the key of its subtitle tracks; None: none
 
     @classmethod
     def wanted(cls, plan: Plan, deliverable: Deliverable) -> State:
-        return cls(plan.stem, plan.start_tc, plan.fmt.key, deliverable.entries, plan.sources, sound=deliverable.sound)
+        return cls(plan.stem, plan.start_tc, plan.fmt.key, deliverable.entries, plan.sources, sound=deliverable.sound,
+                   subtitles=deliverable.subtitles.key if deliverable.subtitles else None)
 
     def shows_the_same_picture(self, other: State) -> bool:
         return (self.stem, self.timecode, self.format, self.entries, self.sources) == \
             (other.stem, other.timecode, other.format, other.entries, other.sources)
 
     def shows_the_same(self, other: State) -> bool:
-        return self.shows_the_same_picture(other) and self.sound == other.sound
+        return self.shows_the_same_picture(other) and self.sound == other.sound and self.subtitles == other.subtitles
 
     def to_json(self) -> dict:
         return {"stem": self.stem, "timecode": self.timecode, "format": list(self.format),
                 "entries": [e.to_json() for e in self.entries], "sources": [s.to_json() for s in self.sources],
                 "joined": list(self.joined), "output": list(self.output) if self.output else None,
-                "sound": self.sound}
+                "sound": self.sound, "subtitles": self.subtitles}
 
     @classmethod
     def from_json(cls, data: dict) -> State:
@@ -59,7 +61,8 @@ class State:
                    tuple(Source.from_json(s) for s in data["sources"]),
                    tuple(str(f) for f in data.get("joined", ())),
                    (int(output[0]), int(output[1])) if output else None,
-                   str(data["sound"]) if data.get("sound") else None)
+                   str(data["sound"]) if data.get("sound") else None,
+                   str(data["subtitles"]) if data.get("subtitles") else None)
 
 
 def stamp(path: Path) -> Stamp | None:

@@ -10,7 +10,8 @@ The film's sound, mixed once (racines.sound), is copied in as it is: with the pi
 deliverable is joined whole; kept by a patch, which swaps video frames only; and by a remux
 of the deliverable's own picture when only the sound changed (remux), or for the master, whose
 picture is most of its bytes, the new sound appended and its track's index rewritten in place
-(soundswap). The stems and the mix
+(soundswap). The review copy's subtitle tracks (mov_text, one per language) come in the same
+ways: with the join, kept by a patch, and remuxed when only they changed. The stems and the mix
 manifest go beside the master (stems).
 Every file is written under a temporary name and moved into place when complete, or patched
 so that a reader sees the old film or the new one, never a mix.
@@ -30,14 +31,14 @@ from racines.render.cache import PieceCache, State, stamp
 from racines.render.encode import encode_all
 from racines.render.join import join_whole, kept_chunks
 from racines.render.patch import patch_in_place
-from racines.render.plan import PIECES_DIR, Deliverable, Format, media_used, plan_render
+from racines.render.plan import PIECES_DIR, Deliverable, Format, Subtitles, SubtitleTrack, media_used, plan_render
 from racines.render.policy import Policy
 from racines.render.remux import remux, swap_sound
 from racines.render.stale import pieces_to_encode, sound_only, stale_deliverables
 from racines.render.stems import deliver_stems
 from racines.sound.mix import Soundtrack
 
-__all__ = ["PIECES_DIR", "POLICY", "Deliverables", "Policy", "render_timeline"]
+__all__ = ["PIECES_DIR", "POLICY", "Deliverables", "Policy", "SubtitleTrack", "Subtitles", "render_timeline"]
 
 #: the policy of renders that name none
 POLICY = Policy()
@@ -59,20 +60,22 @@ def render_timeline(timeline: otio.schema.Timeline, media_base: Path, out_dir: P
                     width: int, height: int, rate: Fraction, *, review: bool = True,
                     on_frame: Callable[[int], None] | None = None, workers: int = 1,
                     copy_solo: bool = True, master: bool = True, drop_frame: bool = False,
-                    policy: Policy | None = None, sound: Soundtrack | None = None) -> Deliverables:
+                    policy: Policy | None = None, sound: Soundtrack | None = None,
+                    subtitles: Subtitles | None = None) -> Deliverables:
     """``media_base``: the folder the timeline's media URLs are relative to; ``workers``: pieces
     encoded at once; ``copy_solo=False`` encodes every frame of the master (e.g. to compare
     with a full re-encode); ``master=False`` leaves the master as it is (a director's iteration
     watches the review copy); ``drop_frame``: the film's timecode choice, for the master's
     timecode and the burn-ins (honoured at 30000/1001 and 60000/1001); ``policy``: when to
-    patch rather than join (default POLICY); ``sound``: the film's mix (None: silent)."""
+    patch rather than join (default POLICY); ``sound``: the film's mix (None: silent);
+    ``subtitles``: the review copy's subtitle tracks (a change of them alone remuxes it)."""
     if not (master or review):
         raise ValueError("render_timeline needs the master, the review copy, or both")
     policy = policy or POLICY
     cache = PieceCache(out_dir)
     fmt = Format(width, height, rate, drop_frame)
     plan = plan_render(timeline, media_base, out_dir, stem, fmt, cache.stamps(media_used(timeline, media_base)),
-                       master=master, review=review, copy_solo=copy_solo, sound=sound)
+                       master=master, review=review, copy_solo=copy_solo, sound=sound, subtitles=subtitles)
     master_path, review_path = (d.path if d else None for d in (plan.deliverable("master"), plan.deliverable("review")))
     stale = stale_deliverables(plan, cache)
     stems = tuple(deliver_stems(sound, out_dir, stem, plan.start, rate)) if master else ()

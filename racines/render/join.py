@@ -11,7 +11,7 @@ import ffmpeg
 
 from racines.core.atomic import atomic_path
 from racines.media.ffmpeg import run
-from racines.render.plan import PIECE_FORMAT, PIECES_DIR, Deliverable, Entry
+from racines.render.plan import PIECE_FORMAT, PIECES_DIR, Deliverable, Entry, Subtitles
 
 
 def container_options(deliverable: Deliverable, timecode: str) -> dict:
@@ -25,8 +25,23 @@ def join_whole(out_dir: Path, deliverable: Deliverable, rate: Fraction, timecode
     """Join the deliverable; return the files it was joined from (its pieces, or chunks of them)."""
     options = container_options(deliverable, timecode)
     joined = chunked(out_dir, list(deliverable.entries), rate, options["f"], deliverable.what, chunk)
-    concat(out_dir, joined, deliverable.path, rate, options, deliverable.what, audio=deliverable.audio)
+    concat(out_dir, joined, deliverable.path, rate, options, deliverable.what, audio=deliverable.audio,
+           subtitles=deliverable.subtitles)
     return joined
+
+
+def subtitle_streams(subtitles: Subtitles | None) -> tuple[list, dict]:
+    """The subtitle inputs and their output options: each SRT as a ``mov_text`` track tagged
+    with its language, the first shown by default and the others not (the other streams are
+    copied as they are)."""
+    if subtitles is None:
+        return [], {}
+    streams, options = [], {"c:s": "mov_text"}
+    for index, track in enumerate(subtitles.tracks):
+        streams.append(ffmpeg.input(str(track.path), f="srt")["s"])
+        options[f"metadata:s:s:{index}"] = f"language={track.language}"
+        options[f"disposition:s:{index}"] = "default" if index == 0 else "0"
+    return streams, options
 
 
 def chunked(out_dir: Path, entries: list[Entry], rate: Fraction, container: str, what: str,
@@ -64,12 +79,13 @@ def chunk_plan(entries: list[Entry], chunk: int) -> list[tuple[Entry, list[Entry
 
 
 def concat(out_dir: Path, entries: list[Entry], output: Path, rate: Fraction, options: dict, what: str,
-           keep_listing: bool = True, audio: Path | None = None) -> None:
+           keep_listing: bool = True, audio: Path | None = None, subtitles: Subtitles | None = None) -> None:
     """Stream-copy the entries into one file. Where pieces are cut from takes by in and out
     points, every frame then gets its exact timestamp again (the points leave sub-frame
     jitter at the joins; only intra-only ProRes is cut so, so no frame reordering is lost).
     The concat list names only our own hex pieces and validated take paths, read with safe=1.
-    ``audio``: the film's sound, a file made whole (racines.sound), copied in beside the picture."""
+    ``audio``: the film's sound, a file made whole (racines.sound), copied in beside the picture;
+    ``subtitles``: tracks muxed in after it (see subtitle_streams)."""
     lines = ["ffconcat version 1.0"]
     for entry in entries:
         lines.append(f"file '{entry.file}'")
@@ -84,6 +100,7 @@ def concat(out_dir: Path, entries: list[Entry], output: Path, rate: Fraction, op
         streams = [ffmpeg.input(str(listing), format="concat", safe=1).video]
         if audio is not None:
             streams.append(ffmpeg.input(str(audio)).audio)
-        run(ffmpeg.output(*streams, str(tmp), c="copy", **options), f"joining {what}")
+        texts, text_options = subtitle_streams(subtitles)
+        run(ffmpeg.output(*streams, *texts, str(tmp), c="copy", **options, **text_options), f"joining {what}")
     if not keep_listing:
         listing_path.unlink(missing_ok=True)

@@ -115,12 +115,29 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SubtitleTrack:
+    """One language's subtitles for the review copy: an SRT file, muxed as a mov_text track."""
+
+    path: Path
+    language: str               # ISO 639-2, as MP4 tags tracks: fra, ara
+
+
+@dataclass(frozen=True)
+class Subtitles:
+    """The film's subtitle tracks (the first one shown by default) and a key of their content."""
+
+    tracks: tuple[SubtitleTrack, ...]
+    key: str
+
+
+@dataclass(frozen=True)
 class Deliverable:
     kind: str                   # "master" or "review"
     path: Path
     entries: tuple[Entry, ...]  # one per piece
     audio: Path | None = None   # the sound it carries (a file of the mix cache), muxed as it is
     sound: str | None = None    # that sound's key (None: silent)
+    subtitles: Subtitles | None = None  # the review copy's subtitle tracks (the master carries none)
 
     @property
     def what(self) -> str:
@@ -157,9 +174,11 @@ def media_used(timeline: otio.schema.Timeline, media_base: Path) -> list[Path]:
 
 def plan_render(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path, stem: str, fmt: Format,
                 stamps: Mapping[Path, MediaStamp], master: bool = True, review: bool = True,
-                copy_solo: bool = True, sound: Sound | None = None) -> Plan:
+                copy_solo: bool = True, sound: Sound | None = None, subtitles: Subtitles | None = None) -> Plan:
     """``stamps``: each of media_used's files; ``copy_solo=False`` encodes every frame of the
-    master (e.g. to compare with a full re-encode); ``sound``: the mix the deliverables carry."""
+    master (e.g. to compare with a full re-encode); ``sound``: the mix the deliverables carry;
+    ``subtitles``: the review copy's subtitle tracks (distributors take the sidecar files, so
+    the master has none)."""
     track = timeline.video_tracks()[0]
     pieces = tuple(cut_into_pieces(track, media_base))
     frames = round(track.duration().value)
@@ -182,7 +201,8 @@ def plan_render(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path,
         entries = tuple(_encoded(piece_key(s, "review", *fmt.key, p.labels, start_tc, p.record_in), ".mp4")
                         for p, s in zip(pieces, sources))
         deliverables.append(Deliverable("review", out_dir / f"{stem}_review.mp4", entries,
-                                        *((sound.review, sound.key) if sound else ())))
+                                        *((sound.review, sound.key) if sound else (None, None)),
+                                        subtitles=subtitles if subtitles and subtitles.tracks else None))
     return Plan(stem, fmt, start, frames, pieces, sources, tuple(deliverables), links)
 
 

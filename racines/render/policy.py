@@ -20,9 +20,10 @@ class Policy:
     def pieces_to_patch(self, last: State | None, wanted: State, output: Stamp | None) -> list[int] | None:
         """The pieces whose frames to swap into the file the last render wrote, or None to
         join it whole: when there is no such file (or it changed since: ``output`` is its stamp
-        now), when its sound or the film's start, size or rate changed, when a piece changed its length or
+        now), when its sound, its subtitles or the film's start, size or rate changed, when a piece changed its length or
         the pieces their number, when nothing or too much changed."""
         if (last is None or output is None or last.output != output or last.sound != wanted.sound
+                or last.subtitles != wanted.subtitles
                 or (last.stem, last.timecode, last.format) != (wanted.stem, wanted.timecode, wanted.format)
                 or [s.frames for s in last.sources] != [s.frames for s in wanted.sources]
                 or len(last.entries) != len(wanted.entries)):

@@ -48,8 +48,9 @@ def pieces_to_encode(plan: Plan, cache: PieceCache, deliverables: list[Deliverab
 
 def sound_only(plan: Plan, deliverable: Deliverable, cache: PieceCache) -> bool:
     """Whether the deliverable shows the plan's picture, in the file the last render wrote, and
-    only its sound differs: then it is remuxed, not joined or patched."""
+    only its sound or its subtitles differ: then it is remuxed, not joined or patched."""
     last = cache.state(plan.stem, deliverable.kind)
     wanted = State.wanted(plan, deliverable)
-    return (last is not None and last.shows_the_same_picture(wanted) and last.sound != wanted.sound
+    return (last is not None and last.shows_the_same_picture(wanted)
+            and (last.sound, last.subtitles) != (wanted.sound, wanted.subtitles)
             and last.output is not None and last.output == stamp(deliverable.path))

@@ -64,6 +64,7 @@ class Cue:
     source: str = ""                 # the transcript file it comes from
     line: int = 0                    # and the line of the phrase there
     speaker: str = ""
+    speech_end: int | None = None    # the record frame where its words end (the out-time may linger after)
 
     @property
     def frames(self) -> int:

@@ -30,7 +30,7 @@ from racines.film.model import Film, Shot
 from racines.film.schema import Native, models_of
 from racines.generators.base import Generator
 from racines.generators.diffusion.settings import DiffusionBase
-from racines.generators.diffusion.timing import conform, speed_of, to_uint8
+from racines.generators.diffusion.timing import conform, slow_motion, speed_of, to_uint8
 from racines.models.resolve import (
     ModelMissing,
     ModelRefused,
@@ -109,6 +109,15 @@ def photograph(shot: Shot, width: int, height: int) -> Image.Image:
     return Image.fromarray(fit(load_rgb(shot.source.path), width, height, "cover"))
 
 
+def _version_of(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
+
+
 def _located(prefix: tuple, rejected: list[Rejected]) -> list[tuple[tuple, str, Any, str]]:
     return [((*prefix, *r.field.split(".")), r.message, r.value, r.fix) for r in rejected]
 
@@ -118,6 +127,7 @@ class DiffusionGenerator(Generator):
 
     libraries = ("numpy", "opencv-python-headless", "pillow", "torch", "diffusers", "transformers")
     cost_per_frame = 500.0  # tens of denoising steps through a video transformer or UNet per clip
+    runs_on_gpu = True      # a whole pipeline per worker: one worker per GPU in a batch
     #: pipeline classes (model_index.json ``_class_name``) whose folders this generator loads
     accepts: ClassVar[tuple[str, ...]]
     #: defaults when the model's entry does not say (racines models)
@@ -239,6 +249,10 @@ class DiffusionGenerator(Generator):
                               f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
                               f"{'are' if len(missing) > 1 else 'is'} not installed", generator.name,
                               f"pip install {' '.join(missing)}"))
+        for loc, _, _, generator, part in uses:
+            if generator is not None and part.speed.fp8 and importlib.util.find_spec("torchao") is None:
+                found.append(((*loc[:-1], "speed", "fp8"), "fp8 needs the Python package torchao, which is not "
+                              "installed", True, "pip install torchao, or remove fp8"))
         if not models:
             return found
         for loc, name, _, generator, part in uses:
@@ -282,6 +296,13 @@ class DiffusionGenerator(Generator):
                 extra[f"model {name}"] = f"unavailable: {exc}"
         for text, path in sorted(shot.weights.items()):
             extra[f"lora {text}"] = hashes.sha256(path)
+        for loc, part in getattr(shot.generator, "parts", lambda: [])():
+            # speed settings round differently (kernels, compiled graphs) or approximate: recorded only
+            # when set, so that takes made before the settings existed keep their keys
+            if changed := part.speed.changed():
+                extra[".".join(("speed", *loc))] = changed
+                if changed.get("fp8"):
+                    extra["library torchao"] = _version_of("torchao")
         return extra
 
     def models_for(self, shot: Shot, film: Film) -> list[str]:
@@ -328,6 +349,25 @@ class DiffusionGenerator(Generator):
     def output(self, result) -> np.ndarray:
         return np.asarray(result.frames[0], dtype=np.float32)
 
+    #: the pipeline returns latents (``output_type="latent"``) that :meth:`decode` turns into frames
+    decodes_latents: ClassVar[bool] = False
+
+    def decode(self, pipe, latents) -> np.ndarray:
+        """The float frames (n, h, w, 3) from the pipeline's latents, as its own call decodes them."""
+        raise NotImplementedError(f"{self.name} decodes inside its pipeline")
+
+    def memory_plan(self, model: ResolvedModel, plan: Plan, settings, on: str, dtype):
+        """The offload and VAE tiling for this generation, chosen before loading (:mod:`.memory`)."""
+        from racines.generators.diffusion import memory, runtime
+
+        float32 = () if dtype.itemsize >= 4 else next(
+            (parts for prefix, parts in runtime.FLOAT32_PARTS.items() if self.pipeline_name.startswith(prefix)), ())
+        resident = runtime._last  # pipelines kept on the GPU are given back when this one needs their room
+        reclaimable = sum(e.weight_bytes for e in resident.entries() if e.where == "gpu") if resident else 0
+        shape = memory.Shape(plan.num_frames, plan.height, plan.width, guidance=self.guidance(settings) > 1)
+        return memory.plan(model.folder, shape, dtype.itemsize, on, settings.memory.offload, settings.memory.vae_tiling,
+                           float32, model.entry.variant, reclaimable)
+
     def lower_memory(self, pipe, kwargs: dict, loading) -> list[str]:
         """Change the pipeline or ``kwargs`` in place to use less memory; say what changed."""
         from racines.generators.diffusion import runtime
@@ -359,10 +399,14 @@ class DiffusionGenerator(Generator):
             enhancer = resolve(settings.enhance_prompt, entry_of(film, settings.enhance_prompt), film.root)
             prompt = enhance(prompt, enhancer, on)
             report.update(prompt_enhanced=prompt, prompt_enhancer=enhancer.source)
+        dtype = runtime.dtype_for(settings.precision, on, model.entry.variant)
+        planned = self.memory_plan(model, plan, settings, on, dtype)
+        report["memory_plan"] = planned.report()
         loading = runtime.Loading(
-            pipeline=self.pipeline_name, model=model, dtype=runtime.dtype_for(settings.precision, on, model.entry.variant),
+            pipeline=self.pipeline_name, model=model, dtype=dtype,
             device=on, loras=tuple((str(shot.weights[lora.path]), lora.scale) for lora in settings.lora),
-            offload=settings.memory.offload, vae_tiling=settings.memory.vae_tiling)
+            offload=planned.offload, vae_tiling=planned.vae_tiling,
+            speed=tuple(sorted(settings.speed.changed().items())))
         loaded = runtime.load(loading)
         report.update(self.configure(loaded.pipe, settings, plan))
         kwargs = self.call_kwargs(settings, plan, images, prompt, negative)
@@ -370,9 +414,15 @@ class DiffusionGenerator(Generator):
 
         def call():
             kwargs["generator"] = runtime.seeded(settings.seed)  # fresh noise for a retry too
+            if self.decodes_latents:  # the decode runs apart, so that running out of memory there retries it alone
+                return loaded.pipe(**{**kwargs, "output_type": "latent"}).frames
             return self.output(loaded.pipe(**kwargs))
 
         frames, retried = runtime.run_with_retry(call, lambda: self.lower_memory(loaded.pipe, kwargs, loading))
+        if self.decodes_latents:
+            latents = frames
+            frames, decoded = runtime.decode_with_retry(lambda: self.decode(loaded.pipe, latents), loaded.pipe)
+            retried += decoded
         bad = int(np.size(frames) - np.isfinite(frames).sum())
         if bad:
             # diffusers' postprocessing turns NaN into black: a take of black frames, with no error
@@ -384,6 +434,10 @@ class DiffusionGenerator(Generator):
                       call={k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
                       memory=loaded.notes + retried, load_s=loaded.seconds,
                       denoise_and_decode_s=round(time.perf_counter() - started, 3))
+        if loading.speed:
+            from racines.generators.diffusion import speed
+
+            report["speed"] = {"settings": dict(loading.speed), "approximate": speed.approximate(dict(loading.speed))}
         if not self.takes_prompt:
             report["prompt_note"] = f"{self.name} takes no text prompt; the prompt is kept for the record only"
         self.report.setdefault("runs", []).append(report)
@@ -410,11 +464,23 @@ class DiffusionGenerator(Generator):
                                f"{type(exc).__name__}: {exc}") from exc
         yield from self.take_frames(clip, shot, film)
 
+    def notes(self, shot: Shot, film: Film) -> list[str]:
+        """What a render of the shot at this profile should know before it runs: a clip the
+        shot's length stretches into slow motion (from the plan, as the take will be made)."""
+        if not shot.renders_final:
+            return []
+        plan = self.plan(shot.generator, shot, film)
+        stretched = slow_motion(plan.num_frames, plan.fps, film.rate, shot.frames)
+        return [stretched] if stretched else []
+
     def take_frames(self, clip: Clip, shot: Shot, film: Film) -> Iterator[np.ndarray]:
         """The clip as the take's frames: the shot's count at the film's rate and size, uint8."""
         self.report["retime"] = {"model_frames": len(clip.frames), "model_fps": str(clip.fps),
                                  "take_frames": shot.frames, "film_fps": film.rate_text,
                                  "speed": round(speed_of(len(clip.frames), clip.fps, film.rate, shot.frames), 4)}
+        stretched = slow_motion(len(clip.frames), clip.fps, film.rate, shot.frames)
+        if stretched:
+            self.report["retime"]["note"] = stretched
         for frame in conform(clip.frames, clip.fps, film.rate, shot.frames, film.width, film.height):
             yield to_uint8(frame)
 

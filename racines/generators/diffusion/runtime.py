@@ -5,7 +5,8 @@
 * attention: PyTorch's scaled-dot-product attention (SDPA), diffusers' default processors;
 * seeds: a CPU ``torch.Generator``, so a seed gives the same noise on any machine;
 * loading: offline (``HF_HUB_OFFLINE``, ``local_files_only``), safetensors only, from the folder
-  :mod:`racines.models` resolved and checked; the last pipeline is kept for the next shot;
+  :mod:`racines.models` resolved and checked; pipelines stay resident between shots while they
+  fit (:mod:`~racines.generators.diffusion.resident`), LoRA adapters switched and fused on top;
 * memory: model/sequential CPU offload (CUDA only: diffusers raises without an accelerator),
   VAE tiling, and one retry in a lower-memory mode after running out of memory.
 """
@@ -17,15 +18,21 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Before diffusers or transformers are imported anywhere: nothing is ever fetched from the Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+# and before torch initialises CUDA: the allocator's expandable segments (unless the user chose)
+from racines.generators.diffusion.memory import allocator_settings, is_out_of_memory  # noqa: E402
+
+allocator_settings()
+
 import torch  # noqa: E402
 
+from racines.generators.diffusion import resident, speed  # noqa: E402
 from racines.models.resolve import ResolvedModel  # noqa: E402
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -54,8 +61,10 @@ def seeded(seed: int) -> torch.Generator:
 
 
 def out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError, and the other spellings of running out of device memory (cuBLAS,
+    cuDNN, ROCm, MPS: RuntimeErrors; see :func:`.memory.is_out_of_memory`)."""
     return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+        isinstance(exc, RuntimeError) and is_out_of_memory(type(exc).__name__, str(exc)))
 
 
 @dataclass(frozen=True)
@@ -69,25 +78,53 @@ class Loading:
     loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale)
     offload: str = "none"
     vae_tiling: bool = False
+    speed: tuple[tuple[str, object], ...] = ()  # the final: block's speed settings that differ from the defaults
 
 
 @dataclass
 class Loaded:
     pipe: object
     notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0   # spent in this call: loading from disk, or only switching adapters
+    reused: bool = False   # the pipeline was resident already
 
 
-_last: tuple[Loading, Loaded] | None = None
+#: the resident pipelines (:class:`~racines.generators.diffusion.resident.PipelineCache`). A retry
+#: after running out of memory and :func:`release` set it to None: every resident pipeline is then
+#: dropped (the one in use lives on in its caller's hands only) and the next load starts afresh.
+_last: resident.PipelineCache | None = None
 
 
 def load(spec: Loading) -> Loaded:
-    """The pipeline for ``spec``, reusing the one loaded for the previous shot when it is the same."""
+    """The pipeline for ``spec``: a resident one when its base (everything but the adapters) was
+    loaded before, else loaded now, after evicting what no longer fits; then the adapters."""
     global _last
-    if _last is not None:
-        if _last[0] == spec:
-            return _last[1]
-        release()  # another model: give its memory back first (a full collection costs a few 100 ms)
+    if _last is None:
+        _last = resident.PipelineCache()
+    cache = _last
+    started = time.perf_counter()
+    base = replace(spec, loras=())
+    entry = cache.get(base)
+    notes = []
+    if entry is None:
+        where = resident.where_for(spec.device, spec.offload)
+        need = resident.weight_bytes(spec.model.folder, spec.dtype, _float32_parts(spec.pipeline, spec.dtype),
+                                     spec.model.entry.variant)
+        evicted = cache.make_room(need, where, resident.capacity(spec.device))
+        if evicted:
+            notes.append("evicted to make room: " + ", ".join(f"{k.model.source} ({k.pipeline})" for k in evicted))
+        entry = _load_base(spec, need, where)
+        cache.put(base, entry)
+        notes.append(f"loaded in {entry.seconds:.1f} s")
+    else:
+        notes.append(f"resident pipeline reused (use {entry.uses + 1})")
+    entry.uses += 1
+    notes = entry.notes + notes + _apply_loras(entry, spec.loras)
+    return Loaded(entry.pipe, notes, round(time.perf_counter() - started, 3), reused=entry.uses > 1)
+
+
+def _load_base(spec: Loading, need: int, where: str) -> resident.Resident:
+    """``from_pretrained`` offline, in safetensors, then placed on the device (no adapters)."""
     import diffusers
 
     started = time.perf_counter()
@@ -105,14 +142,10 @@ def load(spec: Loading) -> Loaded:
         notes.append("safety checker not loaded (it blacks out flagged images without an error)")
     pipe = cls.from_pretrained(str(spec.model.folder), **kwargs)
     pipe.set_progress_bar_config(disable=True)
-    if spec.loras:
-        _apply_loras(pipe, spec.loras)
     notes += place(pipe, spec.device, spec.offload)
     if spec.vae_tiling:
         notes += vae_tiling(pipe)
-    loaded = Loaded(pipe, notes, round(time.perf_counter() - started, 3))
-    _last = (spec, loaded)
-    return loaded
+    return resident.Resident(pipe, notes, round(time.perf_counter() - started, 3), need, where)
 
 
 #: components kept in float32 whatever the pipeline's precision: Wan's model cards and diffusers'
@@ -121,10 +154,16 @@ def load(spec: Loading) -> Loaded:
 FLOAT32_PARTS = {"Wan": ("vae", "image_encoder")}
 
 
+def _float32_parts(pipeline: str, dtype: torch.dtype) -> tuple[str, ...]:
+    if dtype == torch.float32:
+        return ()
+    return next((p for prefix, p in FLOAT32_PARTS.items() if pipeline.startswith(prefix)), ())
+
+
 def component_dtypes(pipeline: str, dtype: torch.dtype):
     """The ``dtype`` argument of ``from_pretrained``: one dtype, or one per component."""
-    parts = next((p for prefix, p in FLOAT32_PARTS.items() if pipeline.startswith(prefix)), ())
-    if not parts or dtype == torch.float32:
+    parts = _float32_parts(pipeline, dtype)
+    if not parts:
         return dtype
     return {"default": dtype, **dict.fromkeys(parts, torch.float32)}
 
@@ -138,31 +177,100 @@ def model_index(model: ResolvedModel) -> dict:
     return index if isinstance(index, dict) else {}
 
 
-def _apply_loras(pipe, loras: tuple[tuple[str, float], ...]) -> None:
-    if not hasattr(pipe, "load_lora_weights"):
+#: adapters kept loaded but inactive on a resident pipeline before the oldest are deleted
+KEPT_ADAPTERS = 8
+
+
+def _apply_loras(entry: resident.Resident, loras: tuple[tuple[str, float], ...]) -> list[str]:
+    """Put the resident pipeline in the state ``loras`` asks for, without reloading it: each file
+    is loaded once (into both experts of Wan 2.2 A14B), its scale set with ``set_adapters``,
+    and the active adapters fused into the weights (no LoRA matmuls per step). A change of
+    adapters or scales unfuses first (with the scales the fusing used), then fuses again."""
+    pipe = entry.pipe
+    if loras and not hasattr(pipe, "load_lora_weights"):
         raise ValueError(f"{type(pipe).__name__} cannot load LoRA adapters")
-    names = []
-    for index, (path, _) in enumerate(loras):
-        name = f"racines_{index}"
-        pipe.load_lora_weights(path, adapter_name=name)  # a .safetensors file, checked by the loader
-        names.append(name)
-    pipe.set_adapters(names, adapter_weights=[scale for _, scale in loras])
+    notes = []
+    wanted: dict[str, float] = {}
+    for path, scale in loras:
+        identity = _adapter_identity(path)
+        name = entry.adapters.get(identity)
+        if name is None:
+            name = f"racines_{len(entry.adapters)}_{identity[1]:x}"
+            notes += _load_adapter(pipe, path, name)
+            entry.adapters[identity] = name
+        wanted[name] = wanted.get(name, 0.0) + scale  # one file listed twice: its scales add up
+    active = tuple(wanted.items())
+    if active == entry.active:
+        return notes + ([f"LoRA fused ({', '.join(entry.fused)})"] if entry.fused else [])
+    if entry.fused:
+        pipe.unfuse_lora(components=list(entry.fused))  # with the scales it was fused at
+        entry.fused = ()
+        entry.unfused += 1
+    if not active:
+        pipe.disable_lora()
+        entry.active = ()
+        _forget_adapters(entry)
+        return notes + ["LoRA adapters unfused and disabled: the base weights"]
+    pipe.enable_lora()
+    pipe.set_adapters(list(wanted), adapter_weights=list(wanted.values()))
+    components = tuple(part for part, names in pipe.get_list_adapters().items() if set(names) & set(wanted))
+    pipe.fuse_lora(components=list(components), lora_scale=1.0, adapter_names=list(wanted))
+    entry.active, entry.fused = active, components
+    _forget_adapters(entry)
+    return notes + [f"LoRA fused ({', '.join(components)})"
+                    + (f"; this pipeline's adapters were unfused {entry.unfused} time(s) before" if entry.unfused else "")]
+
+
+def _adapter_identity(path: str) -> tuple[str, int]:
+    """A LoRA file as it is now: a file rewritten in place is another adapter."""
+    stat = os.stat(path)
+    return path, hash((stat.st_size, stat.st_mtime_ns, stat.st_ino)) & 0xFFFFFFFF
+
+
+def _load_adapter(pipe, path: str, name: str) -> list[str]:
+    pipe.load_lora_weights(path, adapter_name=name)  # a .safetensors file, checked by the loader
+    if getattr(pipe, "transformer_2", None) is not None:
+        # Wan 2.2 A14B: the low-noise expert runs the last steps; diffusers loads into it only when told
+        pipe.load_lora_weights(path, adapter_name=name, load_into_transformer_2=True)
+        return [f"LoRA {os.path.basename(path)} loaded into both experts (transformer, transformer_2)"]
+    return [f"LoRA {os.path.basename(path)} loaded"]
+
+
+def _forget_adapters(entry: resident.Resident) -> None:
+    """Delete the oldest inactive adapters beyond :data:`KEPT_ADAPTERS` (their memory)."""
+    active = {name for name, _ in entry.active}
+    idle = [identity for identity, name in entry.adapters.items() if name not in active]
+    for identity in idle[:max(0, len(entry.adapters) - KEPT_ADAPTERS)]:
+        entry.pipe.delete_adapters(entry.adapters.pop(identity))
 
 
 def place(pipe, on: str, offload: str) -> list[str]:
-    """Move the pipeline to the device, or offload it. Offload needs CUDA: diffusers raises
-    'requires accelerator' on a machine without one, so there it is skipped and said."""
-    if offload != "none":
-        if on.startswith("cuda") and torch.cuda.is_available():
-            if offload == "model":
-                pipe.enable_model_cpu_offload()
-            else:
-                pipe.enable_sequential_cpu_offload()
-            return [f"{offload} CPU offload"]
+    """Move the pipeline to the device, or offload it (the plan of :mod:`.memory` chose how).
+    Offload needs CUDA: diffusers raises 'requires accelerator' on a machine without one, so
+    there it is skipped and said."""
+    if offload in ("none", "auto"):
+        pipe.to(on)
+        return []
+    if not (on.startswith("cuda") and torch.cuda.is_available()):
         pipe.to(on)
         return [f"{offload} offload skipped: it needs a CUDA GPU (diffusers raises without one)"]
-    pipe.to(on)
-    return []
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=on)
+        return ["model CPU offload"]
+    if offload == "group":
+        return group_offload(pipe, on)
+    pipe.enable_sequential_cpu_offload(device=on)  # asked for by the shot: the plan never chooses it
+    return ["sequential CPU offload"]
+
+
+def group_offload(pipe, on: str) -> list[str]:
+    """diffusers' group offloading at leaf level with CUDA streams: each layer's weights come to
+    the GPU just before it runs, the next ones while it runs. The VAE stays on the GPU whole:
+    diffusers warns that streams and VAE tiling do not mix, and tiling is the VAE's memory saver."""
+    keep = [name for name in ("vae",) if isinstance(getattr(pipe, name, None), torch.nn.Module)]
+    pipe.enable_group_offload(onload_device=torch.device(on), offload_device=torch.device("cpu"),
+                              offload_type="leaf_level", use_stream=True, exclude_modules=keep)
+    return ["group offload (leaf level, CUDA streams)" + (f"; {', '.join(keep)} on the GPU" if keep else "")]
 
 
 def vae_tiling(pipe) -> list[str]:
@@ -201,11 +309,23 @@ def run_with_retry(call: Callable[[], object], lower: Callable[[], list[str]]) -
     return call(), notes
 
 
+def decode_with_retry(decode: Callable[[], object], pipe) -> tuple[object, list[str]]:
+    """The VAE decode, run apart from the denoising: after running out of memory only the decode
+    runs again, in tiles (the latents are kept), never the whole generation."""
+    result, notes = run_with_retry(decode, lambda: [n for n in vae_tiling(pipe) if n == "VAE tiling"])
+    return result, [n.replace("out of memory:", "out of memory in the decode:") for n in notes]
+
+
 def lower_memory(pipe, spec: Loading) -> list[str]:
-    """The lower-memory mode for a retry: model offload (CUDA only) and VAE tiling."""
+    """The lower-memory mode for a retry, one step down the plan's ladder (CUDA only): no offload
+    to model offload, model offload to group offload; and VAE tiling."""
     changes = []
-    if spec.offload == "none" and spec.device.startswith("cuda") and torch.cuda.is_available():
-        pipe.enable_model_cpu_offload()
-        changes.append("model CPU offload")
+    if spec.device.startswith("cuda") and torch.cuda.is_available():
+        if spec.offload in ("none", "auto"):
+            pipe.enable_model_cpu_offload(device=spec.device)
+            changes.append("model CPU offload")
+        elif spec.offload == "model":
+            pipe.remove_all_hooks()  # the model offload's hooks, before group offload's own
+            changes += group_offload(pipe, spec.device)
     changes += [n for n in vae_tiling(pipe) if n == "VAE tiling"]
     return changes

@@ -21,12 +21,40 @@ class Lora(Strict):
 class Memory(Strict):
     """Memory savers for large models on small GPUs. Offload needs a CUDA GPU and is skipped without one."""
 
-    offload: Literal["none", "model", "sequential"] = Field(
-        "none", description="'model' moves each model to the GPU only while it runs; 'sequential' goes layer by "
+    offload: Literal["auto", "none", "model", "group", "sequential"] = Field(
+        "auto", description="'auto': planned before loading from the weights' size, the generation's size and the "
+        "GPU's free memory (none, model or group); 'none': all on the GPU; 'model' moves each model to the GPU only "
+        "while it runs; 'group' streams layers to the GPU as they run (CUDA streams); 'sequential' goes layer by "
         "layer (least memory, slowest). Does not change the pixels.", json_schema_extra={"pixels": False})
     vae_tiling: bool = Field(False, description="Decode the video in tiles (less memory, slight seams possible).")
     decode_chunk_size: int | None = Field(
         None, ge=1, le=256, description="Frames decoded at once (SVD; other families decode in one go).")
+
+
+class Speed(Strict):
+    """How fast the same pipeline runs. Not a pixel setting in the generic sense: a value other than the
+    default is recorded in the take's cache key by name (``speed``), so changing it makes takes stale
+    and their provenance says which. Kernels and compiled graphs round differently, within bf16."""
+
+    attention: Literal["sdpa", "auto", "cudnn", "flash3", "flash", "sage"] = Field(
+        "sdpa", description="Self-attention kernel (diffusers' attention dispatcher). 'sdpa': PyTorch's "
+        "scaled-dot-product attention; 'auto': FlashAttention-3 or cuDNN when the GPU has them, else SDPA; the "
+        "others are named kernels (flash-attn, sageattention packages). Masked cross-attention stays on SDPA.")
+    compile: Literal[False, True, "auto"] = Field(
+        False, description="torch.compile: the transformer's repeated blocks (regional compilation), a UNet "
+        "whole in channels-last. 'auto': on a CUDA GPU only (the CPU is skipped and said); true: everywhere. "
+        "Compiled graphs are kept in an inductor cache (RACINES_COMPILE_CACHE, else the user cache).")
+    first_block_cache: float | None = Field(
+        None, gt=0.0, le=1.0, description="Faster, approximate: skip the transformer's later blocks on steps where "
+        "the first block's output changed less than this (diffusers' First Block Cache; 0.05 to 0.2). The take "
+        "differs from the full computation; the manifest says so.")
+    fp8: bool = Field(False, description="Faster, approximate: float8 weights and activations for the "
+                      "transformer's linear layers (torchao, a CUDA GPU of compute capability 8.9 or newer).")
+
+    def changed(self) -> dict:
+        """The values that differ from the defaults (what a cache key records)."""
+        return {name: value for name, value in self.model_dump(mode="json").items()
+                if value != type(self).model_fields[name].default}
 
 
 MODEL_DESCRIPTION = "A name from racines models (models.yaml or the built-in list)."
@@ -46,6 +74,7 @@ class DiffusionBase(FinalBase):
         "auto", description="'auto': bfloat16 on a CUDA GPU (float16 for a model whose variant is fp16), float32 "
         "on the CPU.")
     memory: Memory = Field(default_factory=Memory)
+    speed: Speed = Field(default_factory=Speed, json_schema_extra={"pixels": False})  # keyed by key_extra
     max_sequence_length: int | None = Field(
         None, ge=1, le=1024, description="Text tokens the encoder reads; default: the pipeline's own.")
 

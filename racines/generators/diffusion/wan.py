@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, Native
@@ -83,6 +84,24 @@ class WanI2VGenerator(DiffusionGenerator):
 
     def pipeline_class(self, model) -> str:
         return "WanImageToVideoPipeline"
+
+    decodes_latents = True  # Wan's VAE decode of 81 frames is the peak of the whole generation
+
+    def decode(self, pipe, latents) -> np.ndarray:
+        """The latents decoded as WanImageToVideoPipeline does after its last step (diffusers 0.42):
+        denormalised with the VAE's latents_mean/std, decoded, post-processed to floats."""
+        import torch
+        from diffusers.utils.torch_utils import get_module_execution_device
+
+        vae = pipe.vae
+        with torch.no_grad():
+            latents = latents.to(get_module_execution_device(vae), dtype=vae.dtype)
+            shape = (1, vae.config.z_dim, 1, 1, 1)
+            mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+            std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+            video = vae.decode(latents / std + mean, return_dict=False)[0]
+            frames = pipe.video_processor.postprocess_video(video, output_type="np")
+        return np.asarray(frames[0], dtype=np.float32)
 
     def valid_frames(self, count: int) -> bool:
         return count % 4 == 1
