@@ -256,7 +256,7 @@ class Shape:
 SHAPES = {  # full size, dry run
     "wan-flf2v-720p": (Shape(1280, 720, 81, 4, 8, 2), Shape(32, 32, 9, 4, 8, 2)),
     "ltx-768x512": (Shape(768, 512, 121, 8, 32, 1), Shape(64, 64, 9, 4, 8, 1)),
-    "svd-xt-1024x576": (Shape(1024, 576, 25, 1, 8, 1), Shape(64, 64, 6, 1, 4, 1)),
+    "svd-xt-1024x576": (Shape(1024, 576, 25, 1, 8, 1), Shape(32, 32, 3, 1, 4, 1)),
 }
 
 
@@ -285,7 +285,7 @@ def dit_flops(model, tokens: int) -> dict:
 
 def utilisation(check: Check, flops: float, seconds: float, ceiling: dict) -> dict:
     achieved = flops / seconds / 1e12
-    out = {"tflops": round(achieved, 1)}
+    out = {"tflops": round(achieved, 4)}
     if ceiling.get("peak_tflops"):
         out["mfu_peak"] = round(achieved / ceiling["peak_tflops"], 3)
     if ceiling.get("matmul_tflops"):
@@ -314,7 +314,7 @@ def matmul(check: Check, ceiling: dict) -> None:
     b = torch.randn(n, n, device=check.on, dtype=check.dtype)
     seconds = check.timed(lambda: a @ b, repeat=3 if check.dry else 20)
     ceiling["matmul_tflops"] = 2 * n**3 / seconds / 1e12
-    check.report("matmul", n=n, dtype=str(check.dtype), seconds=seconds, tflops=round(ceiling["matmul_tflops"], 1))
+    check.report("matmul", n=n, dtype=str(check.dtype), seconds=seconds, tflops=round(ceiling["matmul_tflops"], 4))
 
 
 ATTENTION_CASES = {  # name: (batch, heads, head_dim) as the model runs it; tokens from the shape
@@ -332,7 +332,8 @@ def attention(check: Check, ceiling: dict) -> None:
     )
 
     for case, (batch, heads, dim) in ATTENTION_CASES.items():
-        tokens = shape(check, case).tokens * (shape(check, case).patch ** 2 if case.startswith("svd") else 1)
+        s = shape(check, case)
+        tokens = s.latent[1] * s.latent[2] if case.startswith("svd") else s.tokens  # SVD: per frame
         if check.dry:
             batch, heads, dim = min(batch, 2), 2, 16
         q, k, v = (torch.randn(batch, tokens, heads, dim, device=check.on, dtype=check.dtype) for _ in range(3))
@@ -393,11 +394,12 @@ def denoiser_inputs(check: Check, family: str, model) -> tuple[dict, Shape]:
     if family == "wan":
         s = shape(check, "wan-flf2v-720p")
         t, h, w = s.latent
-        images = config.pos_embed_seq_len or 257
+        # FLF2V: the first and last frames' CLIP tokens, which the model joins into one sequence
+        images = (config.pos_embed_seq_len or 514) // 2
         return dict(hidden_states=torch.randn(1, config.in_channels, t, h, w, device=on, dtype=dtype),
                     timestep=torch.tensor([500], device=on),
                     encoder_hidden_states=torch.randn(1, 16 if check.dry else 512, config.text_dim, device=on, dtype=dtype),
-                    encoder_hidden_states_image=torch.randn(1, images, config.image_dim, device=on, dtype=dtype),
+                    encoder_hidden_states_image=torch.randn(2, images, config.image_dim, device=on, dtype=dtype),
                     return_dict=False), s
     if family == "ltx":
         s = shape(check, "ltx-768x512")
@@ -434,13 +436,11 @@ def denoisers(check: Check, ceiling: dict) -> None:
             counted = {"flops": counter.get_total_flops(), "counted_by": "FlopCounterMode"}
         else:
             counted = dit_flops(model, s.tokens)
-        for name in check.backends if family != "svd" else ["native"]:
+        offered = {v: k for k, v in speed.ATTENTION.items()}  # the kernels a final: block can choose
+        for name in [b for b in check.backends if b in offered] if family != "svd" else ["native"]:
             try:
-                racines_name = next((k for k, v in speed.ATTENTION.items() if v == name), None)
-                if family != "svd":
-                    if racines_name is None:
-                        raise ValueError(f"racines offers no '{name}' setting")
-                    speed.set_attention(model, racines_name)
+                if family != "svd":  # SVD's UNet processors call SDPA themselves
+                    speed.set_attention(model, offered[name])
                 check.fresh()
                 with torch.no_grad():
                     seconds = check.timed(lambda: model(**inputs))
@@ -561,7 +561,7 @@ def main() -> None:
     cuda = torch.cuda.is_available() and not args.dry_run
     if not cuda and not args.dry_run:
         sys.exit("no CUDA GPU here: run with --dry-run to check every phase on the CPU at tiny sizes")
-    dtype = torch.bfloat16
+    dtype = torch.bfloat16 if cuda else torch.float32  # bf16 convolutions crawl on the CPU
     backends = [b for b in args.backends.split(",") if b]
     check = Check(args.dry_run, "cuda" if cuda else "cpu", dtype, Report(args.out), backends, args.steps)
     ceiling: dict = {}

@@ -195,7 +195,8 @@ def render(ctx: Context, shots: tuple[str, ...], skip_unconsented: bool, no_revi
               help="Worker processes on this machine, or Ray tasks (a local instance, or --address).")
 @click.option("--address", metavar="HOST:PORT", help="The Ray cluster to run on (with --executor ray).")
 @click.option("--jobs", type=click.IntRange(1), metavar="N",
-              help="Shots at once [default: one per GPU, else one per CPU core].")
+              help="Shots at once, at most [default: diffusion shots one per GPU (one without), "
+                   "weightless shots on the cores left, at the same time].")
 @click.option("--wait", "wait_s", type=click.FloatRange(0), default=0, metavar="SECONDS",
               help="Wait this long for another batch to finish instead of refusing at once.")
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
@@ -515,6 +516,68 @@ def subtitles_check(ctx: Context, languages: tuple[str, ...]) -> None:
         sys.exit(ExitCode.INVALID_INPUT)
     drafts = f"; {len(report.drafts)} machine draft(s) not yet reviewed" if report.drafts else ""
     click.echo(f"ok: {counts}: every cue keeps every rule{drafts}")
+
+
+DRAFT_OPTIONS = [
+    click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda."),
+    click.option("--voice", "voices", multiple=True, metavar="FILE",
+                 help="Only this voice recording, as the project names it (e.g. shots/sound/amina_fr.wav; repeatable)."),
+    click.option("--redo", is_flag=True, help="Draft again where the draft is up to date (a typed or reviewed "
+                 "transcript is still never replaced)."),
+]
+
+
+def _draft_options(function):
+    for option in reversed(DRAFT_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _draft_outcome(outcome) -> None:
+    click.echo(str(outcome), err=outcome.state == "refused")
+    sys.stdout.flush()
+
+
+def _draft_summary(outcomes: list) -> None:
+    """One line of counts; exit 2 when a voice was refused (its line says what to do)."""
+    states: dict[str, int] = {}
+    for outcome in outcomes:
+        states[outcome.state] = states.get(outcome.state, 0) + 1
+    click.echo(", ".join(f"{count} {state}" for state, count in states.items()) or "no voice to draft")
+    if states.get("refused"):
+        sys.exit(ExitCode.INVALID_INPUT)
+
+
+@subtitles.command("transcribe")
+@click.option("--model", "model_name", default=None, metavar="NAME",
+              help="A Whisper model of racines models [default: whisper-large-v3-turbo].")
+@_draft_options
+@click.pass_obj
+def subtitles_transcribe(ctx: Context, model_name: str | None, device: str, voices: tuple[str, ...], redo: bool) -> None:
+    """Draft what each consented voice says with Whisper, offline, in the voice's language: a machine draft
+    beside the recording (sound/NAME.LANG.vtt) for a person to review. Typed or reviewed transcripts are kept."""
+    from racines.subtitles.transcribe import DEFAULT_MODEL, transcribe_film
+
+    film = ctx.film("draft")
+    _draft_summary(transcribe_film(film, model_name or DEFAULT_MODEL, device, voices, redo, on_outcome=_draft_outcome))
+
+
+@subtitles.command("translate")
+@click.option("--language", "languages", multiple=True, metavar="L",
+              help="Translate into this language (repeatable); default: film.yaml's subtitles.languages.")
+@click.option("--model", "model_name", default=None, metavar="NAME",
+              help="A translation model of racines models [default: opus-mt-SRC-TGT where models.yaml names one, "
+                   "else m2m100-418m].")
+@_draft_options
+@click.pass_obj
+def subtitles_translate(ctx: Context, languages: tuple[str, ...], model_name: str | None, device: str,
+                        voices: tuple[str, ...], redo: bool) -> None:
+    """Draft each voice's transcript in the other subtitle languages, phrase by phrase with the phrases' times,
+    offline: machine drafts (Translated-From: its language) for a person to review. Typed or reviewed ones are kept."""
+    from racines.subtitles.translate import translate_film
+
+    film = ctx.film("draft")
+    _draft_summary(translate_film(film, languages, model_name, device, voices, redo, on_outcome=_draft_outcome))
 
 
 @main.command()

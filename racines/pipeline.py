@@ -416,6 +416,8 @@ def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event:
     decoded = DecodedImages(Path(root).resolve())
     film = load(root, options.profile, models=True, decoded=decoded)
     chosen = select_shots(film, list(options.shots)) if options.shots else None
+    if not chosen:
+        check_burn_in(film, options.film)  # before any take is made
     unheard = unconsented(film) if not chosen else []
     film, skipped = consent_gate(film, options.skip_unconsented, chosen)
     # checked before the lock: a refused render writes nothing, not even the lock file

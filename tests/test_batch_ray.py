@@ -48,7 +48,7 @@ def test_ray_makes_the_same_takes_and_film_as_the_local_executor(local_ray, tmp_
     assert reference.returncode == 0, reference.stdout + reference.stderr
     result = batch(on_ray, "--executor", "ray")
     assert result.exit_code == 0, result.output
-    assert "ray executor (local instance, 1 task at once, 1 GPU, one per task)" in result.output
+    assert "ray executor (local instance, 1 task at once, 1 GPU, an actor per GPU)" in result.output
     lines = result.output.splitlines()
     assert lines.index("start s040 (credits, 12 frames)") > max(
         i for i, line in enumerate(lines) if line.startswith(("made s010", "made s020", "made s030")))

@@ -299,7 +299,7 @@ def test_gpus_are_counted_by_nvidia_smi_without_proc(no_proc_gpus, monkeypatch):
     monkeypatch.setattr(executors.subprocess, "run", smi)
     assert executors.visible_gpus() == ["0", "1"] and calls == [["/usr/bin/nvidia-smi", "-L"]]
     executor = executors.LocalExecutor()
-    assert executor.slots == 2 and "GPUs 0, 1" in executor.describe()
+    assert executor.gpu_slots == 2 and "GPUs 0, 1" in executor.describe()  # a diffusion worker per GPU
     monkeypatch.setattr(executors.shutil, "which", lambda name: None)
     assert executors.visible_gpus() == []
 

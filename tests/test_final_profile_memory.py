@@ -259,13 +259,21 @@ def test_diffusion_shots_get_a_gpu_each_and_weightless_shots_run_beside_them(tmp
     monkeypatch.setattr(executors, "run_shot", recording_run_shot(tmp_path))
     kinds = {f"g{i}": "wan-i2v" for i in range(5)} | {f"c{i}": kind for i, kind in
                                                        enumerate(["kenburns", "morph", "still", "kenburns", "morph"])}
-    film = SimpleNamespace(shots={shot_id: SimpleNamespace(kind=kind, frames=24) for shot_id, kind in kinds.items()})
+    def shot(kind):
+        names = (lambda: ["wan2.1-i2v-480p"]) if kind == "wan-i2v" else None  # weightless kinds load no model
+        return SimpleNamespace(kind=kind, frames=24, generator=SimpleNamespace(model_names=names), weights={})
+
+    film = SimpleNamespace(shots={shot_id: shot(kind) for shot_id, kind in kinds.items()})
     executor = executors.LocalExecutor()
     assert (executor.gpu_slots, executor.cpu_slots, executor.slots) == (2, 3, 5)
     assert "2 for model weights (GPUs 0, 1), 3 for weightless shots" in executor.describe()
     records = {s: ShotRecord(s, k, 24, "missing") for s, k in kinds.items()}
     lines = []
-    _execute(executor, film, list(kinds), {}, records, BatchOptions(), tmp_path / "logs", lines.append, StopOnSignal())
+    try:
+        _execute(executor, film, list(kinds), {}, records, BatchOptions(), tmp_path / "logs", lines.append,
+                 StopOnSignal())
+    finally:
+        executor.close()
     assert all(record.state == "made" for record in records.values()), lines
     ran = {shot_id: json.loads((tmp_path / f"{shot_id}.json").read_text()) for shot_id in kinds}
     gpu = [(r["start"], r["end"]) for s, r in ran.items() if s.startswith("g")]

@@ -81,3 +81,44 @@ def test_the_gpu_baseline_is_the_model_cards_recipe(tmp_path, monkeypatch, kind)
     model = generator.model(film, shot.generator)
     assert runtime.dtype_for("auto", "cuda", model.entry.variant) == expected[next(iter(expected))]
     runtime.release()
+
+
+#: every phase of gpu_check.py and the fields each of its lines must carry
+PHASE_FIELDS = {
+    "environment": {"device", "cuda", "dry_run", "peak_tflops", "torch", "diffusers"},
+    "matmul": {"n", "dtype", "seconds", "tflops"},
+    "attention": {"case", "batch", "heads", "head_dim", "tokens", "flops", "backends"},
+    "text_encoder": {"family", "seconds", "params", "peak_allocated_gib", "peak_reserved_gib"},
+    "image_encoder": {"family", "seconds", "params", "peak_allocated_gib", "peak_reserved_gib"},
+    "denoiser": {"family", "backend", "seconds", "flops", "tflops", "peak_allocated_gib", "peak_reserved_gib"},
+    "vae_decode": {"family", "seconds", "dtype", "peak_allocated_gib", "peak_reserved_gib"},
+    "racines_vs_card": {"racines", "model_card", "max_frame_diff", "frames_equal_within_bf16", "seconds_ratio"},
+    "done": {"seconds"},
+}
+
+
+def test_gpu_check_dry_run_reports_every_phase(tmp_path):
+    out = tmp_path / "check.jsonl"
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py"), "--dry-run", "--steps", "2",
+                             "--out", str(out)], capture_output=True, text=True, timeout=420, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [json.loads(line) for line in out.read_text().splitlines()] == lines  # the file holds the same lines
+    assert not [line for line in lines if "error" in line], [line["error"] for line in lines if "error" in line]
+    measured = [line for line in lines if "skipped" not in line]
+    for phase, fields in PHASE_FIELDS.items():
+        found = [line for line in measured if line["phase"] == phase]
+        assert found, f"no {phase} line"
+        assert all(fields <= line.keys() for line in found), (phase, found)
+    by = {(line["phase"], line.get("family") or line.get("case")) for line in measured}
+    for family in ("wan", "ltx", "svd"):
+        assert ("denoiser", family) in by and ("vae_decode", family) in by
+    assert {("text_encoder", "wan"), ("text_encoder", "ltx"), ("image_encoder", "wan"), ("image_encoder", "svd")} <= by
+    assert {line["case"] for line in measured if line["phase"] == "attention"} == {
+        "wan-flf2v-720p", "ltx-768x512", "svd-xt-1024x576"}
+    assert all(line["backends"]["native"]["max_diff_vs_first"] == 0.0 for line in lines if line["phase"] == "attention")
+    wan = next(line for line in measured if line["phase"] == "denoiser" and line["family"] == "wan")
+    assert wan["backend"] == "native" and wan["flops"] > 0 and 0 < wan["attention_share"] < 1 and wan["seconds"] > 0
+    (versus,) = [line for line in lines if line["phase"] == "racines_vs_card"]
+    assert versus["frames_equal_within_bf16"] and versus["max_frame_diff"] <= 2**-7
+    assert versus["racines"]["call_s"] > 0 and versus["model_card"]["call_s"] > 0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -260,19 +261,30 @@ KEYFRAME = "final: {kind: keyframe, model: tiny-sd, width: 32, height: 32, steps
 LTX = "final: {kind: ltx, model: tiny-ltx, width: 32, height: 32, num_frames: 9, max_sequence_length: 16, steps: 2, seed: %d}"
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_a_batch_of_four_shots_on_two_models_loads_each_model_once(tmp_path, tiny_hub, jobs):
+@pytest.mark.parametrize("gpus", [None, "0,1"], ids=["one worker", "a worker per GPU"])
+def test_a_batch_of_four_shots_on_two_models_loads_each_model_once(tmp_path, tiny_hub, monkeypatch, gpus):
+    """Two GPUs are named but absent: a worker each, pinned, running on the CPU all the same."""
+    if gpus:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus)
+    else:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     shots = {"s010": shot_text(LTX % 1), "s020": shot_text(KEYFRAME % 1), "s030": shot_text(LTX % 2),
              "s040": shot_text(KEYFRAME % 2)}
     root = write_project(tmp_path / "film", shots)
-    result = CliRunner().invoke(main, ["--project", str(root), "batch", "--jobs", jobs, "--no-review"])
+    result = CliRunner().invoke(main, ["--project", str(root), "batch", "--no-review"])
     assert result.exit_code == 0, result.output
     counts = load_counts(root, shots)
     assert sorted(counts) == ["racines-tiny/ltx", "racines-tiny/sd"]
     for model, how in counts.items():
         assert sorted(how) == ["loaded", "reused"], (model, how)
-    # keyframes first, then the video pass, each model's shots together
     starts = [line.split()[1] for line in result.output.splitlines() if line.startswith("start ")]
-    assert starts[:2] in (["s020", "s040"], ["s040", "s020"]) if jobs == "1" else set(starts) == set(shots)
+    pids = {shot: re.findall(r", pid (\d+)", (next(root.glob(f"renders/dailies/*/logs/{shot}.log"))).read_text())
+            for shot in shots}
+    if gpus:  # one worker took the keyframes, the other the video shots, from the start
+        assert set(starts[:2]) in ({"s020", "s010"}, {"s020", "s030"}), starts
+        assert pids["s020"] == pids["s040"] != pids["s010"] == pids["s030"]
+    else:  # keyframes first, then the video pass, in one worker
+        assert starts[:2] == ["s020", "s040"] or starts[:2] == ["s040", "s020"], starts
+        assert len({pid for found in pids.values() for pid in found}) == 1
     summary = json.loads(next((root / "renders/dailies").glob("*/summary.json")).read_text())
     assert {s["shot_id"]: s["state"] for s in summary["shots"]} == dict.fromkeys(shots, "made")

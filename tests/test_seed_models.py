@@ -283,8 +283,8 @@ def test_a_checkpoint_that_is_not_for_inpainting_is_refused(tmp_path, seed_hub):
 
 
 @pytest.mark.parametrize("part, change, message", [
-    ("text_encoder", {"text_config": {"num_hidden_layers": 24}}, "this checkpoint's text encoder has 24 layers; Flux2Pipeline reads "
-     "its hidden states 10, 20, 30"),
+    ("text_encoder", {"text_config": {"num_hidden_layers": 24}}, "this checkpoint's text encoder has 24 layers; "
+     "Flux2Pipeline reads its hidden states 10, 20, 30"),
     ("text_encoder", {"architectures": ["Qwen3ForCausalLM"]}, "this checkpoint's text encoder is Qwen3ForCausalLM"),
     ("transformer", {"joint_attention_dim": 32}, "the transformer reads text features of 32 values, and the text "
      "encoder gives 3 x 16"),
@@ -348,3 +348,19 @@ def test_the_download_advice_brings_everything_flux2_loads(tmp_path, seed_hub, m
     film = load(root, "final", models=True)
     clip = get_generator("flux2").generate(film.shots["s010"], film)
     assert clip.frames.shape == (1, 64, 64, 3) and np.isfinite(clip.frames).all()
+
+
+def test_the_mask_file_and_the_polygon_enter_the_cache_key(tmp_path, seed_hub):
+    from racines.takes.cache import HashCache, key_inputs, key_of
+
+    def key(final, box=(100, 40, 220, 160)):
+        root = one_shot(tmp_path / str(len(list(tmp_path.iterdir()))), final)
+        make_mask(root / "shots" / "photos", box=box)
+        film = load(root, "final", models=True)
+        return key_of(key_inputs(film.shots["s010"], film, get_generator("inpaint"), HashCache()))
+
+    file_mask = INPAINT % "mask: photos/mask.png"
+    assert key(file_mask) == key(file_mask)
+    assert key(file_mask) != key(file_mask, box=(100, 40, 221, 160))  # one more column of white
+    polygon = INPAINT % "polygon: [[0.3, 0.2], [0.7, 0.2], [0.6, 0.8]]"
+    assert key(polygon) != key(polygon.replace("0.8]]", "0.81]]"))

@@ -232,6 +232,9 @@ class LocalExecutor:
             return None
         # the most of the shot's models held; else the worker holding least (nothing to evict)
         worker = max(mine, key=lambda w: (len(models & w.holds), -len(w.holds)))
+        live = sum(w.on_gpu == on_gpu for w in [*self._idle, *self._workers.values()])
+        if not models & worker.holds and worker.holds and live < (self.gpu_slots if on_gpu else self.cpu_slots):
+            return None  # a free slot: a new worker loads these models; the idle one keeps its own
         self._idle.remove(worker)
         return worker
 
@@ -311,10 +314,35 @@ class LocalExecutor:
             self._exit_hook = False
 
 
+class ShotWorker:
+    """A Ray actor that renders shots of one film, keeping its pipelines resident between them."""
+
+    def __init__(self, film: Film):
+        self.film = film
+
+    def run(self, task: ShotTask) -> Outcome:
+        return run_shot(self.film, task)
+
+
+@dataclass
+class _Actor:
+    handle: object
+    film: int                  # id() of the film it holds
+    task: ShotTask | None = None
+    recent: list[frozenset[str]] = field(default_factory=list)
+
+    @property
+    def holds(self) -> frozenset[str]:
+        return frozenset().union(*self.recent) if self.recent else frozenset()
+
+
 class RayExecutor:
-    """One Ray task per shot (``num_gpus=1`` each where the cluster has GPUs). Ray's own task
-    retries are off: the batch's retry policy decides, the same way for both executors.
-    Outputs go to the project folder, which every node must mount at the same path."""
+    """Long-lived Ray actors, one per slot (``num_gpus=1`` each where the cluster has GPUs: an
+    actor per GPU), each keeping its pipelines resident and taking the shots whose models it
+    holds. Ray's own task retries and actor restarts are off: the batch's retry policy decides,
+    the same way for both executors; an actor that dies fails only the shot it was on, and the
+    slot's next task gets a fresh actor. Outputs go to the project folder, which every node must
+    mount at the same path."""
 
     name = "ray"
 
@@ -342,15 +370,16 @@ class RayExecutor:
         self.gpus = int(resources.get("GPU", 0))
         self.slots = jobs or self.gpus or max(1, int(resources.get("CPU", 1)))
         self._address = address
-        self._remote = ray.remote(num_cpus=1, num_gpus=1 if self.gpus else 0, max_retries=0,
-                                  retry_exceptions=False)(run_shot)
-        self._pending: dict[object, ShotTask] = {}
+        self._actor_class = ray.remote(num_cpus=1, num_gpus=1 if self.gpus else 0, max_restarts=0,
+                                       max_task_retries=0)(ShotWorker)
+        self._pending: dict[object, _Actor] = {}  # running task -> its actor
+        self._idle: list[_Actor] = []
         self._films: dict[int, tuple[Film, object]] = {}
         self._stopping: threading.Thread | None = None
 
     def describe(self) -> str:
         where = f"cluster at {self._address}" if self._address else "local instance"
-        unit = f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}, one per task" if self.gpus else "CPU"
+        unit = f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}, an actor per GPU" if self.gpus else "CPU"
         return f"ray executor ({where}, {self.slots} task{'s' if self.slots != 1 else ''} at once, {unit})"
 
     def running(self) -> int:
@@ -359,10 +388,29 @@ class RayExecutor:
     def admits(self, film: Film, shot_id: str) -> bool:
         return len(self._pending) < self.slots  # Ray places each task by its resources (num_gpus)
 
+    def startable(self, film: Film, shot_ids: list[str]) -> list[str]:
+        """The shots to start now, best first: see :func:`racines.batch.plan.startable`."""
+        return startable(shot_ids, {s: models_of(film.shots[s]) for s in shot_ids},
+                         [a.holds for a in self._idle], [a.holds for a in self._pending.values()])
+
     def start(self, film: Film, task: ShotTask) -> None:
         if id(film) not in self._films:  # the film goes to the object store once per batch
             self._films[id(film)] = (film, self._ray.put(film))
-        self._pending[self._remote.remote(self._films[id(film)][1], task)] = task
+        models = frozenset(models_of(film.shots[task.shot_id]))
+        for actor in [a for a in self._idle if a.film != id(film)]:
+            self._idle.remove(actor)
+            self._ray.kill(actor.handle, no_restart=True)
+        actor = max(self._idle, key=lambda a: (len(models & a.holds), -len(a.holds)), default=None)
+        if actor is not None and not models & actor.holds and actor.holds and \
+                len(self._idle) + len(self._pending) < self.slots:
+            actor = None  # a free slot: a new actor loads these models; the idle one keeps its own
+        if actor is None:
+            actor = _Actor(self._actor_class.remote(self._films[id(film)][1]), id(film))
+        else:
+            self._idle.remove(actor)
+        actor.task = task
+        actor.recent = (actor.recent + [models])[-HELD_SHOTS:] if models else actor.recent
+        self._pending[actor.handle.run.remote(task)] = actor
 
     def wait(self, timeout: float | None) -> list[Outcome]:
         if not self._pending:
@@ -372,11 +420,15 @@ class RayExecutor:
             ready, _ = self._ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
         outcomes = []
         for ref in ready:
-            task = self._pending.pop(ref)
+            actor = self._pending.pop(ref)
+            task, actor.task = actor.task, None
             try:
                 outcomes.append(self._ray.get(ref))
+                self._idle.append(actor)  # it keeps its pipelines for the next shot
             except self._ray.exceptions.RayError as exc:
-                # the task did not return: its worker or node died, or it could not even start there
+                # the task did not return: its actor or node died, or it could not even start there;
+                # the slot's next task gets a fresh actor
+                self._ray.kill(actor.handle, no_restart=True)
                 cause = getattr(exc, "cause", None)
                 error_type = type(cause).__name__ if isinstance(cause, BaseException) else type(exc).__name__
                 outcomes.append(Outcome(task.shot_id, task.attempt, False, error_type=error_type,
@@ -384,15 +436,16 @@ class RayExecutor:
         return outcomes
 
     def close(self, wait: bool = True) -> None:
-        """Cancel what still runs and stop the local instance this batch started. Stopping it
-        takes over a second; with ``wait=False`` that happens beside what the batch does next,
-        and a later ``close()`` waits for it."""
-        for ref in self._pending:
+        """Stop the actors (what still runs is killed with them) and the local instance this
+        batch started. Stopping it takes over a second; with ``wait=False`` that happens beside
+        what the batch does next, and a later ``close()`` waits for it."""
+        for actor in [*self._pending.values(), *self._idle]:
             try:
-                self._ray.cancel(ref, force=True)
+                self._ray.kill(actor.handle, no_restart=True)
             except Exception:  # noqa: BLE001 - best effort while stopping
                 pass
         self._pending.clear()
+        self._idle.clear()
         if self._owned:
             self._owned = False
             self._stopping = threading.Thread(target=self._ray.shutdown, name="racines: stopping Ray")

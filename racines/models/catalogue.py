@@ -59,7 +59,8 @@ BUILTIN: dict[str, ModelEntry] = {
     "sdxl-inpainting": _entry("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "openrail++",
                               "SDXL 1.0 inpainting 0.1", width=1024, height=1024),
     "flux2-dev": _entry("black-forest-labs/FLUX.2-dev", FLUX2_LICENCE,
-                        "FLUX.2 [dev] (editing with reference images; Mistral Small 3.1 text encoder)",
+                        "FLUX.2 [dev] (editing with reference images; Mistral Small 3.1 text encoder); gated: "
+                        "accept its licence on the model page and log in (hf auth login) before downloading",
                         width=1024, height=1024),
     "qwen2.5-0.5b-instruct": _entry("Qwen/Qwen2.5-0.5B-Instruct", "apache-2.0", "prompt enhancement (language model)",
                                     library="transformers"),

@@ -71,7 +71,8 @@ def download_patterns(entry: ModelEntry) -> tuple[list[str], list[str]]:
     if entry.library == "transformers":
         # *.spm: the SentencePiece models of Marian (opus-mt) translation pairs
         return ["*.json", "*.txt", "*.model", "*.spm", "*.safetensors", "README.md"], ["*/*"]
-    include = ["model_index.json", "README.md", "*/*.json", "*/*.txt", "*/*.model"]
+    # *.jinja: a tokenizer's chat template (FLUX.2 formats its prompt as a conversation with it)
+    include = ["model_index.json", "README.md", "*/*.json", "*/*.txt", "*/*.model", "*/*.jinja"]
     if entry.variant:
         include += [f"*/*.{entry.variant}.safetensors", f"*/*.safetensors.index.{entry.variant}.json"]
         return include, []

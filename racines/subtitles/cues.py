@@ -149,9 +149,10 @@ def _split_cost(words: tuple[Word, ...], first: int, last: int, rules: Rules, cu
     for cut in cuts:
         if start < cut < end and (cut - start <= rules.snap or end - cut <= rules.snap):
             cost += 30
-    # a cue shorter than it can be read costs more than the split saves
-    shown = max(end - start + rules.linger, 1)
-    cost += 4 * max(0, rules.reading_frames(" ".join(texts)) - shown) / rules.rate
+    # a cue shorter than it can be read costs more than the split saves; only the phrase's last
+    # cue can stay on into the pause after it, the others are followed at once by the next
+    room = end - start + (rules.linger if last == len(words) else -rules.min_gap)
+    cost += 100 * max(0, rules.wanted_frames(" ".join(texts)) - room) / rules.rate
     return cost
 
 
@@ -236,7 +237,10 @@ def time_cues(timed: list[_Timed], rules: Rules, cuts: list[int], film_end: int)
         if index + 1 < len(timed) and 0 < following - gap - end <= rules.linger - gap \
                 and _cut_between(cuts, end, following - 1) is None:
             end = following - gap            # close a short gap to the minimum
-        item.cue = replace(cue, end=max(end, cue.end))
+        end = max(end, cue.end)
+        if end > following - gap > cue.start:
+            end = following - gap            # speech run on into the next cue: leave the gap before it
+        item.cue = replace(cue, end=end)
     return _legal([item.cue for item in timed], rules, cuts, film_end)
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from racines.errors import ModelUnavailable
 from racines.film.model import Film, SoundClip
 from racines.models.resolve import ResolvedModel
@@ -97,10 +99,9 @@ def load_whisper(model: ResolvedModel, device: str) -> Whisper:
     return Whisper(model=model, device=device, asr=asr)
 
 
-def decode_16k(path: Path) -> "numpy.ndarray":  # noqa: F821 - numpy is imported inside
+def decode_16k(path: Path) -> np.ndarray:
     """The recording as 16 kHz mono float32 samples, decoded and resampled (soxr) by racines' ffmpeg."""
     import ffmpeg
-    import numpy as np
 
     from racines.media.ffmpeg import run
 

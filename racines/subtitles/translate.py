@@ -125,8 +125,14 @@ class Translator:
             longest = int(inputs["input_ids"].shape[1])
             with torch.no_grad():
                 ids = self.network.generate(**inputs, **extra, do_sample=False, max_new_tokens=4 * longest + 16)
-            out += [" ".join(self.tokenizer.decode(row, skip_special_tokens=True).split()) for row in ids]
+            out += [" ".join(self.tokenizer.decode([i for i in row.tolist() if i not in self._language_ids],
+                                                   skip_special_tokens=True).split()) for row in ids]
         return out
+
+    @property
+    def _language_ids(self) -> set[int]:
+        # M2M100's slow tokenizer does not count its __fr__ tokens as special: never text
+        return set(getattr(self.tokenizer, "id_to_lang_token", {}))
 
 
 def load_translator(model: ResolvedModel, device: str) -> Translator:

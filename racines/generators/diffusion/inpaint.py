@@ -164,7 +164,7 @@ def mask_for(settings: InpaintSettings, photo_size: tuple[int, int], width: int,
             raise MaskProblem("the mask's white region lies outside the part of the photograph the generation size "
                               "frames", settings.mask, "paint the region to repaint nearer the photograph's centre, "
                               "or set width and height to the photograph's aspect")
-    return Image.fromarray(mask, mode="L")
+    return Image.fromarray(mask)  # 2-D uint8: mode L
 
 
 class InpaintGenerator(DiffusionGenerator):

@@ -143,6 +143,7 @@ def _load_base(spec: Loading, need: int, where: str) -> resident.Resident:
     pipe = cls.from_pretrained(str(spec.model.folder), **kwargs)
     pipe.set_progress_bar_config(disable=True)
     notes += place(pipe, spec.device, spec.offload)
+    notes += speed.apply(pipe, dict(spec.speed), spec.device)
     if spec.vae_tiling:
         notes += vae_tiling(pipe)
     return resident.Resident(pipe, notes, round(time.perf_counter() - started, 3), need, where)
