@@ -331,7 +331,7 @@ def attention(check: Check, ceiling: dict) -> None:
         dispatch_attention_fn,
     )
 
-    for case, (batch, heads, dim) in ATTENTION_CASES.items():
+    def one_case(case: str, batch: int, heads: int, dim: int) -> None:
         s = shape(check, case)
         tokens = s.latent[1] * s.latent[2] if case.startswith("svd") else s.tokens  # SVD: per frame
         if check.dry:
@@ -354,22 +354,26 @@ def attention(check: Check, ceiling: dict) -> None:
                 results[name] = {"skipped": f"{type(exc).__name__}: {str(exc)[:200]}"}
         check.report("attention", case=case, batch=batch, heads=heads, head_dim=dim, tokens=tokens, flops=flops,
                      backends=results)
-        del q, k, v, reference
+
+    for case, (batch, heads, dim) in ATTENTION_CASES.items():
+        one_case(case, batch, heads, dim)  # its tensors are freed when it returns
         check.fresh()
 
 
 def timed_component(check: Check, phase: str, family: str, build, run, **extra) -> None:
+    def measure() -> None:
+        started = time.perf_counter()
+        with check.building():
+            model = build()
+        built = time.perf_counter() - started
+        with torch.no_grad():
+            seconds = check.timed(lambda: run(model))
+        params = sum(p.numel() for p in model.parameters())
+        check.report(phase, family=family, seconds=seconds, build_s=round(built, 2), params=params, **extra,
+                     **check.memory())
+
     check.fresh()
-    started = time.perf_counter()
-    with check.building():
-        model = build()
-    built = time.perf_counter() - started
-    with torch.no_grad():
-        seconds = check.timed(lambda: run(model))
-    params = sum(p.numel() for p in model.parameters())
-    check.report(phase, family=family, seconds=seconds, build_s=round(built, 2), params=params, **extra,
-                 **check.memory())
-    del model
+    measure()  # the model is freed when it returns
     check.fresh()
 
 
@@ -423,8 +427,7 @@ def denoisers(check: Check, ceiling: dict) -> None:
 
     from racines.generators.diffusion import speed
 
-    for family, build in (("wan", wan_transformer), ("ltx", ltx_transformer), ("svd", svd_unet)):
-        check.fresh()
+    def one_family(family: str, build) -> None:
         started = time.perf_counter()
         with check.building():
             model = build(check.dry).eval()
@@ -450,7 +453,10 @@ def denoisers(check: Check, ceiling: dict) -> None:
                              **utilisation(check, counted["flops"], seconds, ceiling), **check.memory())
             except Exception as exc:  # noqa: BLE001 - a backend this machine lacks
                 check.report("denoiser", family=family, backend=name, skipped=f"{type(exc).__name__}: {str(exc)[:200]}")
-        del model, inputs
+
+    for family, build in (("wan", wan_transformer), ("ltx", ltx_transformer), ("svd", svd_unet)):
+        check.fresh()
+        one_family(family, build)  # the model is freed when it returns
         check.fresh()
 
 
@@ -461,9 +467,9 @@ def vae_decodes(check: Check, ceiling: dict) -> None:
         s = shape(check, case)
         t, h, w = s.latent
         channels = {"wan": 16, "ltx": 8 if check.dry else 128, "svd": 4}[family]
-        if family == "svd":
+        if family == "svd":  # 8 frames at a time, as SVD-XT's model card decodes (decode_chunk_size=8)
             latents = torch.randn(s.frames, channels, h, w, device=check.on, dtype=dtype)
-            run = lambda vae, z=latents, n=s.frames: vae.decode(z, num_frames=n)  # noqa: E731
+            run = lambda vae, z=latents: [vae.decode(c, num_frames=len(c)) for c in z.split(8)]  # noqa: E731
         else:
             latents = torch.randn(1, channels, t, h, w, device=check.on, dtype=dtype)
             run = lambda vae, z=latents: vae.decode(z)  # noqa: E731
@@ -473,16 +479,15 @@ def vae_decodes(check: Check, ceiling: dict) -> None:
 
         timed_component(check, "vae_decode", family, build, run, width=s.width, height=s.height, frames=s.frames,
                         dtype=str(dtype))
-        del latents
 
 
 def racines_vs_card(check: Check, ceiling: dict) -> None:
     """A reduced-depth Wan FLF2V through racines (its loading, plan and call) and the model card's call."""
+    import bench_diffusion
     import numpy as np
     from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
     from transformers import CLIPImageProcessor
 
-    import bench_diffusion
     from racines.generators import get_generator
     from racines.generators.diffusion import runtime, tiny
     from racines.pipeline import load

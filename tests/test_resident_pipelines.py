@@ -288,3 +288,18 @@ def test_a_batch_of_four_shots_on_two_models_loads_each_model_once(tmp_path, tin
         assert len({pid for found in pids.values() for pid in found}) == 1
     summary = json.loads(next((root / "renders/dailies").glob("*/summary.json")).read_text())
     assert {s["shot_id"]: s["state"] for s in summary["shots"]} == dict.fromkeys(shots, "made")
+
+
+def test_a_lora_that_fails_to_load_leaves_no_half_adapted_pipeline_behind(tmp_path, wan22_hub):
+    from safetensors.torch import save_file
+
+    from racines.errors import RenderFailed
+
+    root = tmp_path / "film"
+    (root / "loras").mkdir(parents=True)
+    save_file({"blocks.0.attn1.to_q.weight": torch.zeros(24, 24)}, root / "loras/petals.safetensors")  # no LoRA keys
+    write_project(root, {"s010": shot_text(WAN22 % (LORA % 0.5))})
+    film = load(root, "final", models=True)
+    with pytest.raises(RenderFailed, match="s010.yaml: wan-i2v with model 'tiny-wan22' failed: ValueError"):
+        list(get_generator("wan-i2v").frames(film.shots["s010"], film))
+    assert len(runtime._last) == 0

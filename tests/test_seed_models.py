@@ -38,6 +38,7 @@ SHOTS = {
     "inpaint-file": INPAINT % "mask: photos/mask.png",
     "inpaint-polygon": INPAINT % "polygon: [[0.3, 0.2], [0.7, 0.2], [0.6, 0.8], [0.4, 0.8]]",
     "inpaint-feather": INPAINT % "mask: photos/mask.png, feather: 3, strength: 0.75",
+    "inpaint-t2i": INPAINT.replace("tiny-sd15-inpaint", "tiny-sd15") % "mask: photos/mask.png",
     "inpaint-crop": INPAINT % "polygon: [[120, 50], [200, 50], [200, 150]], polygon_units: pixels, mask_padding: 4",
     "flux2": "final: {kind: flux2, model: tiny-flux2, width: 64, height: 64, steps: 2, max_sequence_length: 16, "
              "reference: photos/bloom.png}",
@@ -108,7 +109,8 @@ def direct_call(kind, root, hub):
 
     if kind.startswith("inpaint"):
         pipe = diffusers.StableDiffusionInpaintPipeline.from_pretrained(
-            snapshot(hub, "sd15-inpaint"), safety_checker=None, requires_safety_checker=False)
+            snapshot(hub, "sd15" if kind == "inpaint-t2i" else "sd15-inpaint"), safety_checker=None,
+            requires_safety_checker=False)
         photo = framed(root, "grid.png", 64, 40)
         if kind == "inpaint-polygon":  # the relative polygon on the photograph, scaled onto the frame
             mask = Image.new("L", (64, 40), 0)
@@ -158,6 +160,8 @@ def test_racines_frames_equal_a_direct_diffusers_call(project, seed_hub, kind):
     assert float(np.abs(clip.frames - expected).max()) <= 1e-5
     frames = list(generator.take_frames(clip, shot, film))  # held as a still for the whole shot
     assert len(frames) == 12 and all(np.array_equal(f, frames[0]) for f in frames)
+    if kind == "inpaint-t2i":  # a text-to-image UNet: diffusers blends the mask in latent space
+        assert "a text-to-image UNet" in generator.provenance()["runs"][0]["inpaint_note"]
     if mask is not None:
         # outside the mask the photograph, exactly; inside it something else
         photo = np.asarray(framed(root, "grid.png", 64, 40), dtype=np.float32) / 255.0
@@ -364,3 +368,30 @@ def test_the_mask_file_and_the_polygon_enter_the_cache_key(tmp_path, seed_hub):
     assert key(file_mask) != key(file_mask, box=(100, 40, 221, 160))  # one more column of white
     polygon = INPAINT % "polygon: [[0.3, 0.2], [0.7, 0.2], [0.6, 0.8]]"
     assert key(polygon) != key(polygon.replace("0.8]]", "0.81]]"))
+
+
+def test_the_published_checkpoints_configs_pass_the_model_checks(tmp_path):
+    """FLUX.2 [dev] and SD 1.5 inpainting as their repos describe them (configs only, no weights)."""
+    from types import SimpleNamespace
+
+    from racines.generators.diffusion.base import Plan
+    from racines.generators.diffusion.flux2 import Flux2Generator, Flux2Settings
+    from racines.generators.diffusion.inpaint import InpaintGenerator, InpaintSettings
+
+    def folder(name, configs):
+        for part, data in configs.items():
+            (tmp_path / name / part).mkdir(parents=True)
+            (tmp_path / name / part / "config.json").write_text(json.dumps(data))
+        return SimpleNamespace(folder=tmp_path / name)
+
+    flux2 = folder("flux2", {
+        "transformer": {"_class_name": "Flux2Transformer2DModel", "in_channels": 128, "joint_attention_dim": 15360,
+                        "num_layers": 8, "num_single_layers": 48},
+        "text_encoder": {"architectures": ["Mistral3ForConditionalGeneration"],
+                         "text_config": {"hidden_size": 5120, "num_hidden_layers": 40}},
+        "vae": {"_class_name": "AutoencoderKLFlux2", "latent_channels": 32}})
+    settings = Flux2Settings(kind="flux2")
+    assert Flux2Generator().model_rejections(flux2, Plan(1024, 1024, 1, 1), settings) == []
+    inpainting = folder("sd15-inpainting", {"unet": {"in_channels": 9, "out_channels": 4}})
+    settings = InpaintSettings(kind="inpaint", mask="masks/face.png")
+    assert InpaintGenerator().model_rejections(inpainting, Plan(512, 512, 1, 1), settings) == []

@@ -35,14 +35,19 @@ def test_bad_speed_values_are_named_with_file_line_and_field(tmp_path, empty_hub
     assert ("fp8" in problem.fix) if value is None else ("'auto'" in problem.message or "1" in problem.message)
 
 
-def test_fp8_without_torchao_is_refused_at_validation(tmp_path, empty_hub, monkeypatch):
+def test_kernels_and_fp8_without_their_packages_are_refused_at_validation(tmp_path, empty_hub, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchao" else real(name, *a))
-    root = project(tmp_path, "final: {kind: wan-flf2v, speed: {fp8: true}}")
-    (problem,) = [p for p in problems(root, "final", models=False) if p.field == "final.speed.fp8"]
-    assert "torchao" in problem.message and "pip install torchao" in problem.fix and problem.file == "shots/s020.yaml"
+    absent = {"torchao", "flash_attn_interface"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in absent else real(name, *a))
+    root = project(tmp_path, "final: {kind: wan-flf2v, speed: {fp8: true, attention: flash3}}")
+    found = {p.field: p for p in problems(root, "final", models=False) if p.field.startswith("final.speed")}
+    assert set(found) == {"final.speed.fp8", "final.speed.attention"}
+    assert "torchao" in found["final.speed.fp8"].message and "install torchao" in found["final.speed.fp8"].fix
+    assert "FlashAttention-3" in found["final.speed.attention"].message
+    assert found["final.speed.attention"].value == "flash3" and "attention: auto" in found["final.speed.attention"].fix
+    assert all(p.file == "shots/s020.yaml" and p.line == 4 for p in found.values())
 
 
 def keyed(tmp_path, tiny_hub, final: str) -> dict:
@@ -84,7 +89,8 @@ def test_sdpa_and_auto_on_the_cpu_equal_the_default_call(tmp_path, tiny_hub, att
     assert "speed" not in report
     frames, report = generate(tmp_path / "b", LTX, attention=attention, compile="auto")
     assert frames.shape == default.shape and float(np.abs(frames - default).max()) <= 1e-5
-    assert report["speed"] == {"settings": {"attention": attention, "compile": "auto"}, "approximate": False}
+    settings = {"compile": "auto"} if attention == "sdpa" else {"attention": attention, "compile": "auto"}
+    assert report["speed"] == {"settings": settings, "approximate": False}  # what differs from the defaults
     notes = " | ".join(report["memory"])
     assert "attention sdpa" in notes and "self-attention layers of the transformer" in notes
     assert "compile skipped" in notes  # auto compiles on a CUDA GPU only
@@ -152,3 +158,15 @@ def test_fp8_is_refused_clearly_without_torchao_or_a_gpu(tiny_hub):
             speed.first_block_cache(pipe, 0.1)  # one block: nothing to skip
     finally:
         runtime.release()
+
+
+def test_svd_unet_keeps_sdpa_under_auto_and_refuses_a_named_kernel(monkeypatch):
+    from racines.generators.diffusion import tiny
+
+    pipe = tiny.svd()
+    monkeypatch.setattr(speed, "resolve_attention", lambda choice, on: "cudnn")  # as on an Ampere GPU
+    assert speed.attention(pipe, "auto", "cuda") == ["attention sdpa (the UNetSpatioTemporalConditionModel's own processors)"]
+    with pytest.raises(speed.SpeedRefused, match="does not go through diffusers' dispatcher"):
+        speed.attention(pipe, "cudnn", "cuda")
+    with pytest.raises(speed.SpeedRefused, match="no transformer blocks"):
+        speed.first_block_cache(pipe, 0.1)

@@ -122,7 +122,7 @@ def _words_of(cues, source: str) -> list[str]:
     return [word for cue in cues if cue.source == source for line in cue.lines for word in line.split()]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(speech_and_cuts())
 def test_every_cue_keeps_the_rules_that_always_hold_and_every_word(case):
     found, cuts, film_end = case
@@ -143,7 +143,7 @@ def test_every_cue_keeps_the_rules_that_always_hold_and_every_word(case):
     assert not [text for text in broken if any(rule in text for rule in ALWAYS)]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(speech_and_cuts(roomy=True))
 def test_where_the_speech_leaves_room_every_rule_holds(case):
     found, cuts, film_end = case
@@ -204,11 +204,11 @@ WEBVTT
 Language: fr
 Origin: typed
 
-00:00:00.500 --> 00:00:02.500
+00:00:00.500 --> 00:00:03.000
 Ma grand-mère est arrivée
 à Marseille en 1962,
 
-00:00:03.000 --> 00:00:05.000
+00:00:03.500 --> 00:00:05.500
 avec une valise.
 """
 AR = """\
@@ -217,10 +217,10 @@ Language: ar
 Origin: machine draft, tiny/opus-mt@0123abc
 Translated-From: fr
 
-00:00:00.500 --> 00:00:02.500
+00:00:00.500 --> 00:00:03.000
 وصلت جدتي إلى مرسيليا سنة 1962،
 
-00:00:03.000 --> 00:00:05.000
+00:00:03.500 --> 00:00:05.500
 ومعها حقيبة.
 """
 
@@ -244,10 +244,11 @@ def test_cues_sit_where_the_timeline_plays_the_voice_and_follow_the_cut(tmp_path
     timeline = declared_timeline(film)
     assert {shot: start for shot, (start, _) in record_ranges(timeline).items()} == film.record_starts()
     cues = film_cues(film, timeline, "fr", rules_of(film))
-    # s020 starts at 72, its voice 12 frames later, the phrase 0.5 s into the recording
+    # s020 starts at 72, its voice 12 frames later, the phrase 0.5 s into the recording; the gap of
+    # 12 frames to the next phrase is closed to 2
     assert [(cue.start, cue.end, cue.lines) for cue in cues] == [
-        (96, 144, ("Ma grand-mère est arrivée", "à Marseille en 1962,")),
-        (156, 204, ("avec une valise.",))]
+        (96, 166, ("Ma grand-mère est arrivée", "à Marseille en 1962,")),
+        (168, 216, ("avec une valise.",))]
     assert {(cue.source, cue.line, cue.speaker) for cue in cues} == {
         ("shots/sound/amina_fr.fr.vtt", 5, "Amina"), ("shots/sound/amina_fr.fr.vtt", 9, "Amina")}
     # the first shot made a second longer: the voice, and its subtitles, follow
@@ -257,10 +258,10 @@ def test_cues_sit_where_the_timeline_plays_the_voice_and_follow_the_cut(tmp_path
 
 
 def test_only_what_the_clip_plays_is_subtitled(tmp_path):
-    film = load_film(_project(tmp_path, source_in="2.8s"))   # the clip starts between the two phrases
+    film = load_film(_project(tmp_path, source_in="3.2s"))   # the clip starts between the two phrases
     cues = film_cues(film, declared_timeline(film), "fr", rules_of(film))
     assert [cue.lines for cue in cues] == [("avec une valise.",)]
-    assert cues[0].start == 72 + 12 + round((Fraction(3) - Fraction(28, 10)) * 24)
+    assert cues[0].start == 72 + 12 + round((Fraction(35, 10) - Fraction(32, 10)) * 24)
 
 
 def test_a_language_without_transcript_is_reported(tmp_path):
@@ -292,19 +293,19 @@ def test_check_passes_a_good_film_and_names_the_drafts(tmp_path):
 
 def test_check_lists_every_broken_rule_with_file_and_line(tmp_path):
     root = _project(tmp_path, film_extra="subtitles: {languages: [fr, vi]}\n")
-    fast = FR.replace("00:00:03.000 --> 00:00:05.000\navec une valise.",
-                      "00:00:03.000 --> 00:00:03.600\navec une valise et la photographie du village natal.")
+    fast = FR.replace("00:00:03.500 --> 00:00:05.500\navec une valise.",
+                      "00:00:03.500 --> 00:00:04.100\navec une valise et la photographie du village natal.")
     (root / "shots" / "sound" / "amina_fr.fr.vtt").write_text(fast, encoding="utf-8")
     result = _check(root)
     assert result.exit_code == 2, result.output
-    assert "shots/sound/amina_fr.fr.vtt:9: fr cue at 01:00:06:12: reading speed" in result.output
+    assert "shots/sound/amina_fr.fr.vtt:9: fr cue at 01:00:07:00: reading speed" in result.output
     assert "shots/sound/amina_fr.vi.vtt: vi: no vi transcript for the voice of Amina" in result.output
     assert _check(root, "--language", "fr").output.count("shots/sound/amina_fr.vi.vtt") == 0
 
 
 def test_check_refuses_a_broken_transcript_with_its_line(tmp_path):
     root = _project(tmp_path)
-    broken = FR.replace("00:00:03.000 --> 00:00:05.000", "00:00:02.000 --> 00:00:05.000")
+    broken = FR.replace("00:00:03.500 --> 00:00:05.500", "00:00:02.000 --> 00:00:05.500")
     (root / "shots" / "sound" / "amina_fr.fr.vtt").write_text(broken, encoding="utf-8")
     result = _check(root, "--language", "fr")
     assert result.exit_code == 2

@@ -198,6 +198,9 @@ def test_refusals_and_missing_models(voices_project, empty_hub):
     assert result.exit_code == 3, result.output
     assert "racines-tiny/whisper at main) is not in the Hugging Face cache" in result.output
     assert "hf download racines-tiny/whisper" in result.output
+    # a typed transcript is kept without asking for the model
+    typed = run(voices_project, "transcribe", "--voice", "shots/sound/karim_ar.wav")
+    assert typed.exit_code == 0 and "karim_ar.ar.vtt: kept; typed" in typed.output, typed.output
     assert run(voices_project, "transcribe", "--voice", "sound/nope.wav").exit_code == 2
     bad = run(voices_project, "transcribe", "--model", "nllb")
     assert bad.exit_code in (2, 3), bad.output
@@ -224,3 +227,31 @@ def test_safety_refuses_pickles_and_custom_tokenizers(tmp_path):
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(ModelRefused, match="only pickle weights"):
         check_transformers_folder(folder)
+
+
+def test_download_advice_takes_what_the_speech_and_translation_models_load():
+    """The files `hf download` takes with the advice's patterns (huggingface_hub's own filter)."""
+    import re
+    import shlex
+
+    from huggingface_hub.utils import filter_repo_objects
+
+    from racines.film.schema import ModelEntry
+    from racines.models.catalogue import BUILTIN
+    from racines.models.resolve import how_to_get
+
+    def downloaded(name: str, entry: ModelEntry, files: list[str]) -> set[str]:
+        words = shlex.split(re.search(r"hf download (.*?);", how_to_get(name, entry)).group(1))
+        include = words[words.index("--include") + 1:words.index("--exclude")]
+        return set(filter_repo_objects(files, allow_patterns=include, ignore_patterns=words[words.index("--exclude") + 1:]))
+
+    whisper = ["config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+               "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json",
+               "special_tokens_map.json", "normalizer.json", "README.md", "flax_model.msgpack", "pytorch_model.bin"]
+    assert downloaded("whisper-large-v3-turbo", BUILTIN["whisper-large-v3-turbo"], whisper) == set(whisper) - {
+        "flax_model.msgpack", "pytorch_model.bin"}
+    marian = ["config.json", "generation_config.json", "model.safetensors", "source.spm", "target.spm", "vocab.json",
+              "tokenizer_config.json", "pytorch_model.bin", "tf_model.h5", "rust_model.ot"]
+    entry = ModelEntry(repo="Helsinki-NLP/opus-mt-ar-fr", library="transformers")
+    assert downloaded("opus-mt-ar-fr", entry, marian) == {"config.json", "generation_config.json", "model.safetensors",
+                                                           "source.spm", "target.spm", "vocab.json", "tokenizer_config.json"}

@@ -413,7 +413,7 @@ class ModelEntry(Strict):
     variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="Weights variant, e.g. fp16.")
     library: Literal["diffusers", "transformers"] = Field(
         "diffusers", description="'diffusers': a pipeline folder (model_index.json); 'transformers': a language "
-        "model for enhance_prompt.")
+        "model for enhance_prompt, or a speech or translation model for subtitle drafts.")
     licence: str = Field("", description="The weights' licence (the model card's, when present, is shown too).")
     description: str = ""
     native: Native = Field(default_factory=Native)

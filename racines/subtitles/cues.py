@@ -252,12 +252,13 @@ def _legal(cues: list[Cue], rules: Rules, cuts: list[int], film_end: int) -> lis
         end = max(cue.end, start + 1)
         if end > film_end and start < film_end:
             end = film_end
-        for cut in cuts:
-            if start < cut < end and (cut - start <= rules.snap or end - cut <= rules.snap):
-                if end - cut >= cut - start:
-                    start = cut
-                else:
-                    end = cut
+        # each shrink leaves a cut outside, and may bring another close to an end: until none is
+        while (cut := next((cut for cut in cuts if start < cut < end
+                            and (cut - start <= rules.snap or end - cut <= rules.snap)), None)) is not None:
+            if end - cut >= cut - start:
+                start = cut
+            else:
+                end = cut
         done.append(replace(cue, start=start, end=end))
     return done
 

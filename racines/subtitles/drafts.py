@@ -23,7 +23,7 @@ from racines.core.atomic import write_json
 from racines.errors import ModelUnavailable, Problem, UsageError, ValidationFailed
 from racines.film.model import Film, SoundClip
 from racines.models.resolve import ModelMissing, ModelRefused, ResolvedModel, UnknownModel, entry_of, resolve
-from racines.subtitles.model import Transcript
+from racines.subtitles.model import TYPED, Transcript
 from racines.subtitles.transcript import may_replace, read_transcript
 
 RECORD = Path("renders/cache/subtitles/drafts.json")
@@ -82,20 +82,23 @@ def existing(film: Film, relpath: str, clip: SoundClip) -> Transcript | None:
     return read_transcript(film.root, relpath, recording_seconds(clip), clip.recording.relpath)
 
 
-def blocked(film: Film, relpath: str, clip: SoundClip, language: str, model: str, source_hash: str,
-            redo: bool) -> Outcome | None:
-    """Why no new draft goes to ``relpath``: a typed or reviewed file is there, or the draft there
-    was made from the same input by the same model; None: make it."""
+def kept(film: Film, relpath: str, clip: SoundClip, language: str) -> Outcome | None:
+    """A typed or reviewed transcript at ``relpath``, which no draft replaces (no model needed to say so)."""
     there = existing(film, relpath, clip)
-    if there is None:
+    if there is None or may_replace(there):
         return None
-    if not may_replace(there):
-        what = "typed" if not there.draft and there.origin == "typed" else "reviewed"
-        return Outcome(clip.recording.relpath, relpath, language, KEPT, f"{what}: a draft never replaces it")
+    what = "typed" if there.origin == TYPED else "reviewed"
+    return Outcome(clip.recording.relpath, relpath, language, KEPT, f"{what}: a draft never replaces it")
+
+
+def up_to_date(film: Film, relpath: str, clip: SoundClip, language: str, model: str, source_hash: str,
+               redo: bool) -> Outcome | None:
+    """The draft at ``relpath`` was made from the same input by the same model: nothing to do."""
+    there = existing(film, relpath, clip)
     made = read_record(film.root).get(relpath, {})
-    if not redo and there.model == model and made.get("input_sha256") == source_hash:
-        return Outcome(clip.recording.relpath, relpath, language, UP_TO_DATE, f"made by {model}")
-    return None
+    if redo or there is None or there.model != model or made.get("input_sha256") != source_hash:
+        return None
+    return Outcome(clip.recording.relpath, relpath, language, UP_TO_DATE, f"made by {model}")
 
 
 def sha256(path: Path) -> str:
@@ -139,6 +142,10 @@ def model_of(film: Film, name: str, families: tuple[str, ...], what: str) -> Res
     """Resolve ``name`` offline and check it is a transformers model of one of ``families``
     (its config's model_type); missing, refused or of another family: a clear error."""
     try:
+        import transformers  # noqa: F401 - the extra that machine drafts need
+    except ImportError:
+        raise UsageError(f"{what} needs transformers: pip install 'racines[speech]'") from None
+    try:
         entry = entry_of(film, name)
     except UnknownModel as exc:
         raise UsageError(f"--model: {exc}") from None
@@ -158,5 +165,5 @@ def model_of(film: Film, name: str, families: tuple[str, ...], what: str) -> Res
     return model
 
 
-__all__ = ["KEPT", "RECORD", "REFUSED", "SKIPPED", "UP_TO_DATE", "WRITTEN", "Outcome", "blocked", "choose_device",
-           "existing", "model_of", "read_record", "recording_seconds", "remember", "sha256", "voices"]
+__all__ = ["KEPT", "RECORD", "REFUSED", "SKIPPED", "UP_TO_DATE", "WRITTEN", "Outcome", "choose_device", "existing", "kept",
+           "model_of", "read_record", "recording_seconds", "remember", "sha256", "up_to_date", "voices"]

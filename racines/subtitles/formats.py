@@ -104,12 +104,13 @@ def _checked(cues: Sequence[Cue]) -> list[Cue]:
 
 
 def srt_text(cues: Sequence[Cue], rate: Fraction) -> str:
-    """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line after each."""
+    """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line after each (the
+    last one too, as ffmpeg and the srt library write it)."""
     blocks = []
     for number, cue in enumerate(_checked(cues), start=1):
         times = f"{_clock(frame_ms(cue.start, rate), ',')} --> {_clock(frame_ms(cue.end, rate), ',')}"
-        blocks.append("\n".join([str(number), times, *display_lines(cue)]) + "\n")
-    return "\n".join(blocks)
+        blocks.append("\n".join([str(number), times, *display_lines(cue)]) + "\n\n")
+    return "".join(blocks)
 
 
 def vtt_text(cues: Sequence[Cue], rate: Fraction, language: str) -> str:

@@ -213,10 +213,13 @@ def transcribe_film(film: Film, model_name: str = DEFAULT_MODEL, device: str = "
         if code is None:
             report(Outcome(clip.recording.relpath, relpath, clip.language, REFUSED, refusal(clip)))
             continue
+        if (done := drafts.kept(film, relpath, clip, clip.language)) is not None:
+            report(done)
+            continue
         source_hash = drafts.sha256(clip.recording.path)
         if model is None:   # resolved once, only when a voice may need it
             model = drafts.model_of(film, model_name, ("whisper",), "transcription")
-        if (done := drafts.blocked(film, relpath, clip, clip.language, model.source, source_hash, redo)) is not None:
+        if (done := drafts.up_to_date(film, relpath, clip, clip.language, model.source, source_hash, redo)):
             report(done)
             continue
         if whisper is None:

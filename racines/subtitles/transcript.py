@@ -66,7 +66,7 @@ def language_problem(tag: str) -> str | None:
     """Why ``tag`` is not a language tag of the IANA registry (BCP 47), or None."""
     if not langcodes.tag_is_valid(tag):
         return f"'{tag}' is not a language tag of the IANA registry (BCP 47)"
-    if langcodes.Language.get(tag).language in _NOT_A_LANGUAGE:
+    if (langcodes.Language.get(tag).language or "und") in _NOT_A_LANGUAGE:
         return f"'{tag}' names no language"
     return None
 
@@ -320,10 +320,11 @@ def write_transcript(root: Path, transcript: Transcript) -> Path:
     root = Path(root).resolve()
     text = format_transcript(transcript)
     parse_transcript(transcript.relpath, text.encode("utf-8"))  # raises with the problems
-    try:
-        path = confine(root, root, transcript.relpath)
-    except PathRefused as exc:
-        raise ValidationFailed([Problem(file=transcript.relpath, field="", message=str(exc), fix=exc.fix)]) from None
+    path = (root / transcript.relpath).resolve()   # links followed: one out of the project is refused
+    if PurePosixPath(transcript.relpath).is_absolute() or not path.is_relative_to(root) or path.suffix != SUFFIX:
+        raise ValidationFailed([Problem(file=transcript.relpath, field="", message="a transcript is written only "
+                                        f"inside the project, as a {SUFFIX} file", fix="give a project-relative path "
+                                        "beside the recording (transcript_path)")])
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

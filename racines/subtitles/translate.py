@@ -187,6 +187,9 @@ def translate_film(film: Film, languages: tuple[str, ...] = (), model_name: str 
                 report(Outcome(clip.recording.relpath, relpath, target, SKIPPED,
                                f"consent '{clip.consent}': a voice is translated only with its speaker's consent"))
                 continue
+            if (done := drafts.kept(film, relpath, clip, target)) is not None:
+                report(done)
+                continue
             original = drafts.existing(film, source_path, clip)
             if original is None:
                 report(Outcome(clip.recording.relpath, relpath, target, SKIPPED,
@@ -197,7 +200,7 @@ def translate_film(film: Film, languages: tuple[str, ...] = (), model_name: str 
                 resolved[name] = drafts.model_of(film, name, FAMILIES, "translation")
             model = resolved[name]
             source_hash = drafts.sha256(film.root / source_path)
-            if (done := drafts.blocked(film, relpath, clip, target, model.source, source_hash, redo)) is not None:
+            if (done := drafts.up_to_date(film, relpath, clip, target, model.source, source_hash, redo)):
                 report(done)
                 continue
             if name not in loaded:

@@ -250,9 +250,9 @@ class DiffusionGenerator(Generator):
                               f"{'are' if len(missing) > 1 else 'is'} not installed", generator.name,
                               f"pip install {' '.join(missing)}"))
         for loc, _, _, generator, part in uses:
-            if generator is not None and part.speed.fp8 and importlib.util.find_spec("torchao") is None:
-                found.append(((*loc[:-1], "speed", "fp8"), "fp8 needs the Python package torchao, which is not "
-                              "installed", True, "pip install torchao, or remove fp8"))
+            if generator is not None:  # a speed setting whose kernel or library is not installed
+                found += [((*loc[:-1], "speed", field), f"{field} '{value}' {message}", value, fix)
+                          for field, value, message, fix in part.speed.missing()]
         if not models:
             return found
         for loc, name, _, generator, part in uses:

@@ -25,7 +25,8 @@ in PyTorch's SDPA (flash or memory-efficient kernels), whose memory grows with t
 their square, so a transformer block's peak is about ``ACTIVATION_FACTOR`` hidden-size vectors
 per token, twice with classifier-free guidance. The VAE decode, which runs after the
 denoiser, needs about ``DECODE_FACTOR`` bytes per output pixel and frame at full resolution
-(its widest feature maps); when that does not fit either, VAE tiling is planned too.
+(its widest feature maps; an upper bound for Wan's causal VAE, which decodes a few frames at a
+time); when that does not fit beside the weights left on the GPU, VAE tiling is planned too.
 
 Out-of-memory errors have many spellings (CUDA, cuBLAS, cuDNN, ROCm, MPS): :func:`is_out_of_memory`
 knows them all, for the retry in :mod:`.runtime` and the batch's retry policy alike.
@@ -290,7 +291,10 @@ def plan(folder: Path, shape: Shape, element: int, on: str, asked: str = "auto",
         chosen.offload, chosen.reason = "group", "not even the largest component fits beside the activations"
         if denoise > budget:
             chosen.reason += "; the activations alone exceed the free memory: fewer frames or a smaller size"
-    if not vae_tiling and decode > budget:
+    # the decode runs once the denoiser is done, beside what stays on the GPU: all the weights without
+    # offload, the VAE alone with either offload (group offload keeps the VAE on the GPU whole)
+    beside = total if chosen.offload == "none" else weights.get("vae", 0)
+    if not vae_tiling and beside + decode > budget:
         chosen.vae_tiling = True
         chosen.reason += "; VAE tiling: the decode would not fit whole"
     return chosen

@@ -17,14 +17,14 @@ pipeline at a time).
 from __future__ import annotations
 
 import gc
-import json
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from racines.generators.diffusion import memory
 
 COUNT_VARIABLE = "RACINES_RESIDENT_PIPELINES"
 CPU_COUNT = 2        # a video model and the keyframe model its targets are made with
@@ -64,13 +64,10 @@ def capacity(on: str) -> int:
     return GPU_COUNT if on.startswith("cuda") else CPU_COUNT
 
 
-def memory(where: str) -> tuple[int, int] | None:
+def free_and_total(where: str) -> tuple[int, int] | None:
     """(free, total) bytes of the GPU (``where == "gpu"``) or of the host; None when unknown."""
     if where == "gpu":
-        if not torch.cuda.is_available():
-            return None
-        free, total = torch.cuda.mem_get_info()
-        return int(free), int(total)
+        return memory.cuda_free()
     try:
         fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
         return int(fields["MemAvailable"].split()[0]) * 1024, int(fields["MemTotal"].split()[0]) * 1024
@@ -83,47 +80,16 @@ def where_for(on: str, offload: str) -> str:
     return "gpu" if on.startswith("cuda") and offload == "none" else "host"
 
 
-def weight_bytes(folder: Path, dtype: torch.dtype, float32_parts: tuple[str, ...] = (), variant: str | None = None,
-                 skip: tuple[str, ...] = ("safety_checker",)) -> int:
+def weight_bytes(folder: Path, dtype: torch.dtype, float32_parts: tuple[str, ...] = (),
+                 variant: str | None = None) -> int:
     """The bytes a pipeline's weights take once loaded at ``dtype`` (its ``float32_parts`` in
-    float32), counted from the safetensors headers: no tensor is read."""
+    float32), counted from the safetensors headers (no tensor is read); 0 when unreadable, and
+    then the count alone decides."""
     element = torch.tensor([], dtype=dtype).element_size()
-    total = 0
-    for directory in sorted({p.parent for p in Path(folder).rglob("*.safetensors")}):
-        part = directory.relative_to(folder).parts[0] if directory != Path(folder) else ""
-        if part in skip:
-            continue
-        files = sorted(directory.glob("*.safetensors"))
-        if variant and any(f".{variant}." in f.name for f in files):
-            files = [f for f in files if f".{variant}." in f.name]
-        size = 4 if part in float32_parts else element
-        for file in files:
-            total += _tensor_bytes(file, size)
-    return total
-
-
-def _tensor_bytes(file: Path, element: int) -> int:
-    """The floating-point tensors of one safetensors file at ``element`` bytes each; the file's
-    size when its header cannot be read."""
     try:
-        with open(file, "rb") as handle:
-            length = struct.unpack("<Q", handle.read(8))[0]
-            header = json.loads(handle.read(min(length, 100 << 20)))
-    except (OSError, ValueError, struct.error):
-        return file.stat().st_size if file.exists() else 0
-    count = 0
-    for name, tensor in header.items():
-        if name == "__metadata__" or not isinstance(tensor, dict):
-            continue
-        numbers = 1
-        for side in tensor.get("shape", []):
-            numbers *= int(side)
-        floating = str(tensor.get("dtype", "")).startswith(("F", "BF"))
-        count += numbers * (element if floating else _INTEGER_BYTES.get(tensor.get("dtype"), 8))
-    return count
-
-
-_INTEGER_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "I32": 4, "U32": 4, "I64": 8, "U64": 8}
+        return sum(memory.component_bytes(Path(folder), element, float32_parts, variant).values())
+    except (OSError, memory.HeaderUnreadable):
+        return 0
 
 
 def free_memory() -> None:
@@ -137,7 +103,7 @@ class PipelineCache:
     """Base pipelines by key, least recently used first; see the module's docstring. Keys are
     compared by equality (a loading's model entry is a pydantic model, not hashable)."""
 
-    def __init__(self, measure: Callable[[str], tuple[int, int] | None] = memory):
+    def __init__(self, measure: Callable[[str], tuple[int, int] | None] = free_and_total):
         self._entries: list[tuple[object, Resident]] = []   # least recently used first
         self._measure = measure
 

@@ -2,7 +2,8 @@
 
 * device: CUDA when present (``RACINES_DEVICE`` overrides), else the CPU;
 * precision: bfloat16 on CUDA, float32 on the CPU (``precision:`` in the shot overrides);
-* attention: PyTorch's scaled-dot-product attention (SDPA), diffusers' default processors;
+* attention: PyTorch's scaled-dot-product attention (SDPA), diffusers' default processors, unless
+  the block's ``speed:`` chooses another kernel or compilation (:mod:`~racines.generators.diffusion.speed`);
 * seeds: a CPU ``torch.Generator``, so a seed gives the same noise on any machine;
 * loading: offline (``HF_HUB_OFFLINE``, ``local_files_only``), safetensors only, from the folder
   :mod:`racines.models` resolved and checked; pipelines stay resident between shots while they
@@ -119,7 +120,11 @@ def load(spec: Loading) -> Loaded:
     else:
         notes.append(f"resident pipeline reused (use {entry.uses + 1})")
     entry.uses += 1
-    notes = entry.notes + notes + _apply_loras(entry, spec.loras)
+    try:
+        notes = entry.notes + notes + _apply_loras(entry, spec.loras)
+    except BaseException:
+        cache.evict(base)  # adapters half loaded or half fused: its state is unknown, never reuse it
+        raise
     return Loaded(entry.pipe, notes, round(time.perf_counter() - started, 3), reused=entry.uses > 1)
 
 

@@ -51,6 +51,20 @@ class Speed(Strict):
     fp8: bool = Field(False, description="Faster, approximate: float8 weights and activations for the "
                       "transformer's linear layers (torchao, a CUDA GPU of compute capability 8.9 or newer).")
 
+    def missing(self) -> list[tuple[str, object, str, str]]:
+        """(field, value, message, fix) for each chosen kernel or library whose package is not installed:
+        found at validation rather than on the GPU after the models have loaded."""
+        import importlib.util
+
+        needs = {"flash3": ("attention", "flash_attn_interface", "FlashAttention-3 (built from flash-attention's "
+                            "hopper/ folder)"), "flash": ("attention", "flash_attn", "flash-attn"),
+                 "sage": ("attention", "sageattention", "sageattention")}
+        wanted = [needs[self.attention]] if self.attention in needs else []
+        wanted += [("fp8", "torchao", "torchao")] if self.fp8 else []
+        return [(field, getattr(self, field), f"needs the Python package {package}, which is not installed",
+                 f"install {package}, or use {'attention: auto' if field == 'attention' else 'fp8: false'}")
+                for field, module, package in wanted if importlib.util.find_spec(module) is None]
+
     def changed(self) -> dict:
         """The values that differ from the defaults (what a cache key records)."""
         return {name: value for name, value in self.model_dump(mode="json").items()

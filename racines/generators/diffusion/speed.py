@@ -84,10 +84,10 @@ def attention(pipe, choice: str, on: str) -> list[str]:
         if count:
             notes.append(f"attention {chosen} ({count} self-attention layers of the {name}"
                          f"{', chosen by auto' if choice == 'auto' else ''})")
-        elif chosen != "sdpa":
+        elif chosen != "sdpa" and choice != "auto":
             raise SpeedRefused("attention", f"the {type(model).__name__}'s attention does not go through diffusers' "
                                f"dispatcher, so '{choice}' cannot be set", "use attention: sdpa")
-        else:
+        else:  # SVD's UNet: its processors call SDPA themselves
             notes.append(f"attention sdpa (the {type(model).__name__}'s own processors)")
     return notes
 
