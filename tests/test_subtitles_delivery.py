@@ -243,6 +243,13 @@ def test_new_subtitles_alone_remux_the_review_copy_without_encoding(rendered, tm
     assert "free" in top_boxes(review) and framemd5(review) != picture
     assert [s["tags"]["language"] for s in subtitle_streams(review)] == ["fra", "ara"]
     assert "أهلا" in extracted_srt(review, 1, tmp_path)[0].content
+    # and a new sound alone remuxes it with its tracks
+    voiced = root / "shots" / "s020.yaml"
+    voiced.write_text(voiced.read_text().replace("offset: 6}", "offset: 6, gain: -6}"))
+    result = run(root, "render", "--no-master")
+    assert "new sound in renders/sound_test_review.mp4" in result.output and "edl/sound_test.ar.srt" not in result.output
+    assert [s["tags"]["language"] for s in subtitle_streams(review)] == ["fra", "ara"]
+    assert "أهلا" in extracted_srt(review, 1, tmp_path)[0].content
 
 
 def bottom_change(a: Path, b: Path, frame: int) -> tuple[float, float]:

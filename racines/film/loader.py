@@ -671,18 +671,15 @@ def _check_trim(shot: Shot, handles: int, out: _Collector) -> None:
 
 
 def _assets(images: _Images, path: Path, slot: str, settings: KindSettings, out: _Collector) -> dict[str, Path] | None:
-    """The images a block names (its kind's ``images`` fields that hold a path), by field; None
-    when one is not a usable image."""
+    """The images a block names (:meth:`KindSettings.image_files`), by location ('mask', 'target.mask');
+    None when one is not a usable image."""
     found, ok = {}, True
-    for name in settings.images:
-        text = getattr(settings, name)
-        if not isinstance(text, str):
-            continue  # unset, or an image the generator makes (a keyframe target)
-        image = images.check(path, text, (slot, name), out)
+    for loc, text in settings.image_files():  # unset ones, and images a generator makes, are left out
+        image = images.check(path, text, (slot, *loc), out)
         if image is None:
             ok = False
         else:
-            found[name] = image
+            found[".".join(map(str, loc))] = image
     return found if ok else None
 
 

@@ -176,6 +176,12 @@ class KindSettings(Strict):
         None keeps the generic wording."""
         return None
 
+    def image_files(self) -> list[tuple[tuple, str]]:
+        """Images the block names: (location inside it, path relative to the shot file). Its
+        ``images`` fields that hold a path; a kind whose block nests another (a keyframe target
+        with its mask) adds the nested ones. The shot's assets key them by location ('target.mask')."""
+        return [((name,), text) for name in self.images if isinstance(text := getattr(self, name), str)]
+
     def weight_files(self) -> list[tuple[tuple, str]]:
         """Weights files the block names: (location inside it, path relative to the shot file).
         The loader confines them to the project and accepts only .safetensors."""

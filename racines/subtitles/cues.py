@@ -363,8 +363,9 @@ def subtitle_track(film: Film, timeline: otio.schema.Timeline, language: str, ru
             read_already[wanted] = None
             if (film.root / wanted).is_file():
                 try:
-                    read_already[wanted] = read(film.root, wanted, seconds, relpath)
-                    track.transcripts.append(read_already[wanted])
+                    found = read(film.root, wanted, seconds, relpath)
+                    read_already[wanted] = found
+                    track.transcripts.append(found)
                 except ValidationFailed as exc:
                     problems += exc.problems
             else:

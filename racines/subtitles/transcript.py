@@ -81,8 +81,8 @@ def may_replace(existing: Transcript | None) -> bool:
 
 
 def _seconds(groups: tuple[str | None, ...]) -> Fraction:
-    hours, minutes, seconds, millis = groups
-    return Fraction(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)) + Fraction(int(millis), 1000)
+    hours, minutes, seconds, millis = (int(group or 0) for group in groups)
+    return Fraction(hours * 3600 + minutes * 60 + seconds) + Fraction(millis, 1000)
 
 
 def _clock(seconds: Fraction) -> str:
@@ -138,7 +138,7 @@ def _cue_text(raw_lines: list[str], start: Fraction, end: Fraction, line: int, o
     text = nfc("\n".join(lines))
     if not tokens or any(stamp is None for _, stamp in tokens[1:]):
         return text, ()
-    starts = [tokens[0][1] if tokens[0][1] is not None else start] + [stamp for _, stamp in tokens[1:]]
+    starts = [tokens[0][1] if tokens[0][1] is not None else start] + [stamp for _, stamp in tokens[1:] if stamp is not None]
     ends = starts[1:] + [end]
     return text, tuple(Word(word, s, e) for (word, _), s, e in zip(tokens, starts, ends))
 
@@ -171,7 +171,7 @@ def parse_transcript(relpath: str, data: bytes, recording_seconds: Fraction | No
         out.add(headers["translated-from"][1], "Translated-From", why, "give the language of the original, e.g. ar",
                 value=translated_from)
 
-    phrases = []
+    phrases: list[Phrase] = []
     blocks = _blocks(lines, number)
     for first_line, block in blocks:
         if block[0].startswith(("NOTE", "STYLE", "REGION")) and "-->" not in block[0]:
@@ -213,7 +213,9 @@ def parse_transcript(relpath: str, data: bytes, recording_seconds: Fraction | No
 
 def _blocks(lines: list[str], after_header: int) -> list[tuple[int, list[str]]]:
     """The blocks after the header, separated by blank lines: (1-based first line, lines)."""
-    blocks, current, first = [], [], 0
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    first = 0
     for index in range(after_header, len(lines)):
         if lines[index].strip():
             if not current:

@@ -210,6 +210,11 @@ class DiffusionGenerator(Generator):
     def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
         return []
 
+    def image_problems(self, settings, where: tuple, shot: Shot, film: Film) -> list[tuple[tuple, str, Any, str]]:
+        """Problems of the images the settings (at ``where`` in the shot file) name, against the
+        photograph (an inpainting mask of another shape...): (location, message, value, fix)."""
+        return []
+
     def model_rejections(self, model: ResolvedModel, plan: Plan, settings) -> list[Rejected]:
         """Rules that depend on the checkpoint itself (read from its config files)."""
         return []
@@ -239,6 +244,8 @@ class DiffusionGenerator(Generator):
                     generator.check_inputs(part, generator.plan(part, shot, film))
                 except InputsRejected as exc:
                     found += _located(loc[:-1], exc.rejected)
+                if shot.source is not None:
+                    found += generator.image_problems(part, loc[:-1], shot, film)
         if not shot.renders_final:
             return found
         for loc, _, _, generator, _ in uses:

@@ -200,12 +200,9 @@ class InpaintGenerator(DiffusionGenerator):
                              "name an inpainting model (sd1.5-inpainting, sdxl-inpainting)")]
         return []
 
-    def check_shot(self, shot: Shot, film: Film, models: bool = True) -> list[tuple[tuple, str, Any, str]]:
-        """The block's rules, then its mask against the photograph (size, polygon, something to repaint)."""
-        found = super().check_shot(shot, film, models)
-        settings = shot.final
-        if shot.source is None or not isinstance(settings, InpaintSettings):
-            return found
+    def image_problems(self, settings, where: tuple, shot: Shot, film: Film) -> list[tuple[tuple, str, Any, str]]:
+        """Its mask against the photograph (size, polygon, something to repaint): a final: block's,
+        or a clip's target keyframe's (``where``: final.target)."""
         plan = self.plan(settings, shot, film)
         try:
             source = load_rgb(shot.source.path)  # as generation sees it: after its EXIF rotation
@@ -213,8 +210,8 @@ class InpaintGenerator(DiffusionGenerator):
             file = None if settings.mask is None else mask_path(shot, film, settings)
             mask_for(settings, size, plan.width, plan.height, file)
         except MaskProblem as exc:
-            found.append((("final", "mask" if settings.polygon is None else "polygon"), str(exc), exc.value, exc.fix))
-        return found
+            return [((*where, "mask" if settings.polygon is None else "polygon"), str(exc), exc.value, exc.fix)]
+        return []
 
     def prepare(self, settings, plan: Plan, shot: Shot, film: Film) -> dict:
         photo = photograph(shot, plan.width, plan.height)

@@ -96,14 +96,26 @@ class DiffusionBase(FinalBase):
         """A keyframe mapping as target inherits in turn from this block."""
         merged = super().inherit(draft)
         target = getattr(merged, "target", None)
-        if isinstance(target, KeyframeSpec):
+        if isinstance(target, DiffusionBase):
             merged = merged.model_copy(update={"target": target.inherit(merged)})
         return merged
 
     def parts(self) -> list[tuple[tuple, DiffusionBase]]:
-        """The block and the keyframe it makes its target from, if any: (location inside the block, settings)."""
+        """The block and the keyframe it makes its target from, if any (by prompt, inpainting, FLUX.2):
+        (location inside the block, settings)."""
         target = getattr(self, "target", None)
-        return [((), self)] + ([(("target",), target)] if isinstance(target, KeyframeSpec) else [])
+        return [((), self)] + ([(("target",), target)] if isinstance(target, DiffusionBase) else [])
+
+    def problems(self, frames: int) -> list[tuple[tuple, str, object, str]]:
+        """The block's rules, and its target keyframe's (a mask and a polygon...), located under it."""
+        found = super().problems(frames)
+        for loc, part in self.parts()[1:]:
+            found += [((*loc, *where), message, value, fix) for where, message, value, fix in part.problems(1)]
+        return found
+
+    def image_files(self) -> list[tuple[tuple, str]]:
+        return super().image_files() + [((*loc, *where), text) for loc, part in self.parts()[1:]
+                                        for where, text in part.image_files()]
 
     def weight_files(self) -> list[tuple[tuple, str]]:
         return [((*loc, "lora", index, "path"), lora.path)
