@@ -386,7 +386,7 @@ def test_wan_flow_shift_reaches_the_scheduler(tmp_path, tiny_hub):
     generator = get_generator("wan-i2v")
     try:
         generator.generate(film.shots["s010"], film)
-        assert runtime._last[1].pipe.scheduler.config.shift == 3.0
+        assert runtime._last.entries()[-1].pipe.scheduler.config.shift == 3.0  # the resident pipeline
         assert generator.report["runs"][0]["flow_shift"] == 3.0
     finally:
         runtime.release()

@@ -305,6 +305,8 @@ FORM_HINTS = {
     "record_in": "give frames (120), seconds ('5s') or a record timecode ('01:00:05:00')",
     "offset": "give frames (12) or seconds ('0.5s')",
     "revision": "give a commit hash, a branch or a tag: letters, digits, '_', '-', '.' and '/', no '..'",
+    "target": "give an image path (flowers/NAME.jpg), or a mapping: {model: NAME, prompt: TEXT} (by prompt), "
+              "{kind: inpaint, mask: masks/NAME.png, ...} or {kind: flux2, prompt: TEXT, ...}",
 }
 
 

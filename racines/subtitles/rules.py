@@ -12,6 +12,7 @@ overrides any of them.
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@functools.lru_cache(maxsize=65536)   # line breaking counts the same words many times over
 def characters(text: str) -> int:
     """Characters as a reader sees them: user-perceived graphemes of the NFC text (an Arabic
     letter with its vowel marks, a Vietnamese letter with two diacritics, an emoji sequence:

@@ -16,6 +16,9 @@ Example (shot file)::
     final:
       kind: wan-flf2v
       target: {model: flux-kontext, prompt: "turn her scarf into jasmine flowers", guidance: 2.5}
+      # or made by another keyframe kind, named by kind: (its own block's fields):
+      # target: {kind: inpaint, model: sd1.5-inpainting, prompt: jasmine, mask: masks/scarf.png}
+      # target: {kind: flux2, model: flux2-dev, prompt: "turn her scarf into jasmine", reference: flowers/j.jpg}
 
 Runnable example::
 
@@ -30,16 +33,20 @@ so ``steps * strength`` must reach 1.
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from PIL import Image
+from pydantic import Discriminator, Tag
 
 from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
 from racines.film.schema import Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
-from racines.generators.diffusion.settings import KeyframeSpec
+from racines.generators.diffusion.flux2 import Flux2Generator, Flux2Settings
+from racines.generators.diffusion.inpaint import InpaintGenerator, InpaintSettings
+from racines.generators.diffusion.settings import DiffusionBase, KeyframeSpec
 from racines.generators.diffusion.timing import to_uint8
 
 #: model_index.json class -> the pipeline that makes a keyframe from a photograph with its weights
@@ -115,33 +122,65 @@ class KeyframeGenerator(DiffusionGenerator):
         return np.asarray(result.images, dtype=np.float32)
 
 
+def _target_form(value: Any) -> str | None:
+    """Which form a ``target:`` takes: an image path, or a mapping made by the kind it names
+    (image-to-image by prompt when it names none)."""
+    if isinstance(value, str):
+        return "path"
+    if isinstance(value, dict):
+        kind = value.get("kind", "prompt")
+        return kind if isinstance(kind, str) else None
+    return next((tag for tag, (settings, _) in MAKERS.items() if type(value) is settings), None)
+
+
+#: a target's ``kind:`` -> the settings of the keyframe it makes, and the generator that runs them
+MAKERS: dict[str, tuple[type[DiffusionBase], type[DiffusionGenerator]]] = {
+    "prompt": (KeyframeSpec, KeyframeGenerator),
+    "keyframe": (KeyframeSettings, KeyframeGenerator),
+    "inpaint": (InpaintSettings, InpaintGenerator),
+    "flux2": (Flux2Settings, Flux2Generator),
+}
+Target = Annotated[
+    Union[(Annotated[str, Tag("path")], *(Annotated[settings, Tag(tag)] for tag, (settings, _) in MAKERS.items()))],  # noqa: UP007 - built from MAKERS
+    Discriminator(_target_form, custom_error_type="target_form", custom_error_message=(
+        "a target is an image path, or a mapping that makes it: by prompt (no kind), or with kind: "
+        f"{', '.join(tag for tag in MAKERS if tag != 'prompt')}"))]
+
+
+def maker(spec: DiffusionBase) -> DiffusionGenerator:
+    """The generator that makes a target keyframe from its settings."""
+    return next(generator for settings, generator in MAKERS.values() if type(spec) is settings)()
+
+
 def make_keyframe(spec, shot: Shot, film: Film, width: int, height: int) -> tuple[Image.Image, dict]:
     """A keyframe for a clip of ``width`` x ``height`` (a ``target:`` mapping); and its report."""
-    generator = KeyframeGenerator()
+    generator = maker(spec)
     # by default the clip's size, so that the last frame matches the first
     plan = generator.plan(spec, shot, film) if spec.width or spec.height else Plan(width, height, 1, 1)
     generator.check_inputs(spec, plan)
-    frames = generator.run(spec, plan, shot, film)
+    # the target's own images (a FLUX.2 reference...), under the names its generator reads
+    nested = {name.removeprefix("target."): path for name, path in shot.assets.items() if name.startswith("target.")}
+    frames = generator.run(spec, plan, dataclasses.replace(shot, assets=nested), film)
     still = to_uint8(frames[0])
     if still.shape[:2] != (height, width):
         still = fit(still, width, height, "cover")
     return Image.fromarray(still), generator.provenance()
 
 
-def keyframe_runs(settings) -> list[tuple[tuple, DiffusionGenerator, KeyframeSpec]]:
-    """A clip's target made by prompt, as a run of the keyframe generator: (location, generator,
+def keyframe_runs(settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
+    """A clip's target keyframe, as a run of the generator that makes it: (location, generator,
     settings), for the clip's :meth:`DiffusionGenerator.runs`."""
     target = getattr(settings, "target", None)
-    return [(("final", "target"), KeyframeGenerator(), target)] if isinstance(target, KeyframeSpec) else []
+    return [(("final", "target"), maker(target), target)] if isinstance(target, DiffusionBase) else []
 
 
 def last_frame(settings, plan: Plan, shot: Shot, film: Film, report: dict) -> Image.Image | None:
     """The target as the clip's last frame: the shot's target image, or a keyframe made from the
-    photograph by prompt (its own pipeline runs first, at this clip's size)."""
+    photograph (by prompt, inpainting or FLUX.2: its own pipeline runs first, at this clip's size)."""
     target = getattr(settings, "target", None)
     if target is None:
         return None
-    if isinstance(target, KeyframeSpec):
+    if isinstance(target, DiffusionBase):
         image, report["keyframe"] = make_keyframe(target, shot, film, plan.width, plan.height)
         return image
     return Image.fromarray(fit(load_rgb(shot.assets["target"]), plan.width, plan.height, "cover"))

@@ -29,8 +29,8 @@ from pydantic import Field
 
 from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, Native
 from racines.generators.diffusion.base import DiffusionGenerator, Plan, photograph
-from racines.generators.diffusion.keyframe import keyframe_runs, last_frame
-from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, Target, VideoBase
+from racines.generators.diffusion.keyframe import Target, keyframe_runs, last_frame
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, VideoBase
 
 
 class LtxSettings(VideoBase):

@@ -145,6 +145,7 @@ class KeyframeSpec(DiffusionBase):
                             "(0 keeps it, 1 ignores it). Instruction editing ignores it.")
 
 
-Target = str | KeyframeSpec
 TARGET_DESCRIPTION = ("The last frame: an image path relative to this shot file, or a mapping that makes it from "
-                      "the photograph by prompt (model, prompt, strength...). Default: the morph draft's target.")
+                      "the photograph: by prompt (model, prompt, strength...), or with kind: inpaint (a masked region "
+                      "repainted) or kind: flux2 (FLUX.2 editing), and that kind's fields. Default: the morph draft's "
+                      "target.")

@@ -41,8 +41,8 @@ from racines.generators.diffusion.base import (
     photograph,
     read_config,
 )
-from racines.generators.diffusion.keyframe import keyframe_runs, last_frame
-from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, Target, VideoBase
+from racines.generators.diffusion.keyframe import Target, keyframe_runs, last_frame
+from racines.generators.diffusion.settings import MODEL_DESCRIPTION, TARGET_DESCRIPTION, VideoBase
 
 
 class WanI2VSettings(VideoBase):
