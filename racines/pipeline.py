@@ -247,8 +247,10 @@ def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = N
     """A hand-over folder (or .otioz) with the timeline and the media it uses, relative paths."""
     edl_dir = film.root / EDL_DIR
     timeline = build_timeline(film, takes, edl_dir)
+    write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # the timeline names them, as in edl/
+    subtitles = [path for sidecar in film_sidecars(film) for path in sidecar.files.values() if path.exists()]
     return write_bundle(timeline, edl_dir, film.rate, film.drop_frame,
-                        destination or edl_dir / f"{film.slug()}_bundle", film.slug())
+                        destination or edl_dir / f"{film.slug()}_bundle", film.slug(), beside=subtitles)
 
 
 def conform_cut(film: Film, edited: Path, write: bool) -> ConformReport:

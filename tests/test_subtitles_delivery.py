@@ -197,6 +197,15 @@ def test_sidecars_beside_the_edl_hold_the_films_cues(rendered):
     assert timeline.metadata["racines"]["subtitles"]["ar"]["ttml"] == "sound_test.ar.ttml"
 
 
+def test_the_editors_bundle_carries_the_sidecars_beside_its_timeline(rendered, tmp_path):
+    run(rendered, "edl", "--bundle", str(tmp_path / "handover"))
+    for language in ("fr", "ar"):
+        for suffix in ("srt", "vtt", "ttml"):
+            name = f"sound_test.{language}.{suffix}"
+            assert (tmp_path / "handover" / name).read_bytes() == (rendered / "edl" / name).read_bytes()
+    bundled = otio.adapters.read_from_file(str(tmp_path / "handover" / "sound_test.otio"))
+    assert bundled.metadata["racines"]["subtitles"]["fr"]["srt"] == "sound_test.fr.srt"
+
 def subtitle_streams(path: Path) -> list[dict]:
     return [s for s in ffprobe(path)["streams"] if s["codec_type"] == "subtitle"]
 

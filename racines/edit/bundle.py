@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import shutil
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from racines.edit.exports import export_texts, with_media_urls, write_aaf
 
 
 def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fraction, drop_frame: bool,
-                 destination: Path, stem: str) -> Path:
-    """Write ``destination`` (a folder, or a single ``.otioz`` file) and return it."""
+                 destination: Path, stem: str, beside: Sequence[Path] = ()) -> Path:
+    """Write ``destination`` (a folder, or a single ``.otioz`` file) and return it. ``beside``:
+    files the editor takes with the timeline (the subtitle sidecars), copied next to it in a
+    folder; an .otioz holds the timeline and its media only."""
     media = {}
     for clip in timeline.find_clips():
         source = (media_base / clip.media_reference.target_url).resolve()
@@ -44,6 +47,8 @@ def write_bundle(timeline: otio.schema.Timeline, media_base: Path, rate: Fractio
             (work / f"{stem}.{suffix}").write_text(text, encoding="utf-8")
         write_aaf(portable, work / f"{stem}.aaf", media_base=destination, drop_frame=drop_frame)
         (work / "reels.csv").write_text(_reel_table(timeline, media), encoding="utf-8")
+        for path in beside:
+            shutil.copy2(path, work / path.name)
         _replace_folder(work, destination)
     return destination
 
