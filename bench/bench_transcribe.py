@@ -1,6 +1,6 @@
 """Benchmark the transcription step: its real-time factor (processing seconds / seconds of speech).
 
-Run from the repository root:  .venv/bin/python bench/bench_transcribe.py [--device cuda] [--rounds 3]
+Run from the repository root:  .venv/bin/python bench/bench_transcribe.py [--device cuda] [--rounds 3] [--threads 1]
 (on a GPU machine, ``--device cuda`` times the same on the GPU, in float16).
 
 The model is the smallest real Whisper architecture, openai/whisper-tiny's (d_model 384, 4 encoder
@@ -71,10 +71,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch's intra-op threads on the CPU (default 1: on a busy 2-core machine more spin)")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from racines import pipeline
     from racines.subtitles import drafts, tiny

@@ -149,6 +149,9 @@ def validate(ctx: Context, profile: str | None) -> None:
         click.echo(f"note: without consent, not renderable: {', '.join(unconsented)}")
     for clip in pipeline.unconsented(film):
         click.echo(f"note: without consent, not heard: {clip.recording.relpath} ({clip.file}, {clip.field})")
+    for withdrawal, made in pipeline.lora_withdrawals(film):
+        click.echo(f"note: {withdrawal.line()}: shots naming it, not renderable: {', '.join(withdrawal.shots)}; "
+                   f"takes made with it: {', '.join(made) or 'none'}")
     for note in pipeline.recording_notes(film):
         click.echo(f"note: sound: {note}")
     for note in pipeline.generator_notes(film):
@@ -578,6 +581,56 @@ def subtitles_translate(ctx: Context, languages: tuple[str, ...], model_name: st
 
     film = ctx.film("draft")
     _draft_summary(translate_film(film, languages, model_name, device, voices, redo, on_outcome=_draft_outcome))
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True, metavar="NAME | stamp NAME LORA")
+@click.option("--beside", is_flag=True, help="stamp: write LORA.dataset.json beside the LoRA instead of into its header.")
+@click.pass_obj
+def dataset(ctx: Context, words: tuple[str, ...], beside: bool) -> None:
+    """Prepare the training set datasets/NAME.yaml declares from the photographs with consent granted
+    (renders/datasets/NAME/), or stamp its manifest into a trained LoRA: racines dataset stamp NAME LORA."""
+    from racines.training import dataset as training
+    from racines.training import lora_manifest
+
+    film = ctx.film()
+    if words[0] == "stamp":
+        if len(words) != 3:
+            raise UsageError("racines dataset stamp NAME LORA: give the dataset's name and the LoRA file")
+        manifest = training.read_manifest(film, words[1])
+        lora = _project_file(film.root, words[2], ".safetensors")
+        if beside:
+            from racines.core.atomic import write_json
+
+            write_json(lora_manifest.beside(lora), manifest)
+            click.echo(f"dataset '{words[1]}' written beside {lora.name}: {lora_manifest.beside(lora).name}")
+        else:
+            identity = lora_manifest.stamp(lora, manifest, words[1])
+            click.echo(f"dataset '{words[1]}' ({len(manifest['images'])} images, sha256 {manifest['sha256'][:16]}) "
+                       f"stamped into {lora.name}; tensors unchanged (sha256 {identity[:16]})")
+        people = [str(i.get("contributor", "")) for i in manifest["images"]]
+        for leak in lora_manifest.leaks(lora_manifest.metadata(lora), people):
+            click.echo(f"note: the trainer's metadata {leak}: every copy of the LoRA shows it")
+        return
+    if len(words) != 1:
+        raise UsageError("racines dataset NAME: one dataset name (or: racines dataset stamp NAME LORA)")
+    prepared = training.prepare(film, words[0])
+    images = prepared.manifest["images"]
+    people = dict.fromkeys(i["credit"] for i in images)
+    click.echo(f"dataset '{words[0]}': {len(images)} images in {prepared.manifest['folder']}/ from {len(people)} "
+               f"contributor{'s' if len(people) != 1 else ''}, manifest sha256 {prepared.manifest['sha256'][:16]} -> "
+               f"{prepared.folder.relative_to(film.root.resolve()).as_posix()}/")
+    for item in prepared.left_out:
+        click.echo(f"left out {item.source}: consent is '{item.consent}' for {item.contributor}")
+
+
+def _project_file(root: Path, text: str, suffix: str) -> Path:
+    """A file named on the command line, which must lie inside the project."""
+    path = (Path.cwd() / text).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file() or path.suffix != suffix:
+        raise UsageError(f"{text}: not a {suffix} file inside the project {root}\n"
+                         f"    fix: copy it into the project (e.g. loras/) and give its path")
+    return path
 
 
 @main.command()

@@ -84,18 +84,24 @@ class ConsentRefused(RacinesError):
 
     exit_code = ExitCode.INVALID_INPUT
 
-    def __init__(self, shots: list[tuple[str, str, str, str]]):
-        # (shot id, shot file, contributor, consent)
+    def __init__(self, shots: list[tuple[str, str, str, str]], withheld: dict[str, tuple[str, ...]] | None = None):
+        # (shot id, shot file, contributor, consent); withheld: shot id -> the LoRAs' withdrawals
         self.shots = list(shots)
+        withheld = withheld or {}
         lines = [
             f"{file}: shot {shot_id}: the photograph of {contributor} has consent "
             f"'{consent}', so it cannot be rendered"
-            for shot_id, file, contributor, consent in self.shots
+            for shot_id, file, contributor, consent in self.shots if consent != "granted"
         ]
+        lines += [f"{file}: shot {shot_id}: {reason}, so it cannot be rendered"
+                  for shot_id, file, _, _ in self.shots for reason in withheld.get(shot_id, ())]
         lines.append(
             "    fix: ask the contributor and set source.consent to 'granted', remove the shot "
             "from the cut in shots/film.yaml, or pass --skip-unconsented to leave it out of this render"
         )
+        if withheld:
+            lines.append("    fix (a LoRA): remove it from the shot's lora:, or train it again without the photograph "
+                         "(racines dataset NAME, then racines dataset stamp NAME LORA)")
         super().__init__("\n".join(lines))
 
 

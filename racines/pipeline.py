@@ -53,6 +53,7 @@ from racines.takes.resolve import Resolver, ShotState, describe_change, film_sta
 from racines.takes.reviews import REVIEWS_DIR, load_review
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
+from racines.training.consent import Withdrawal, with_training_consent, withdrawals
 
 EDL_DIR = "edl"
 RENDERS_DIR = "renders"
@@ -66,8 +67,9 @@ def load(root: Path, profile: str | None = None, models: bool = False, texts: di
     with the generators' rules: a final: block's shapes and, with ``models`` (a render, a
     validation), the presence of the models the run needs. ``texts``: shot files as they would
     be rewritten; ``decoded``: the photographs known to decode whole (see load_film)."""
-    return load_film(root, profile, check=functools.partial(check_final, models=models), texts=texts,
+    film = load_film(root, profile, check=functools.partial(check_final, models=models), texts=texts,
                      decoded=decoded)
+    return with_training_consent(film)  # a shot naming a LoRA learned from a withdrawn photograph is withheld
 
 
 def validate(root: Path, profile: str | None = None) -> Film:
@@ -133,7 +135,9 @@ def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None 
     wanted = film.cut if shot_ids is None else tuple(shot_ids)
     refused = [film.shots[s] for s in wanted if not film.shots[s].consented]
     if refused and not skip_unconsented:
-        raise ConsentRefused([(s.id, s.file, s.source.contributor, s.source.consent) for s in refused])
+        raise ConsentRefused([(s.id, s.file, s.source.contributor if s.source else "",
+                               s.source.consent if s.source else "granted") for s in refused],
+                             {s.id: s.withheld for s in refused if s.withheld})
     if not refused:
         return (film if shot_ids else only_consented(film, skip_unconsented)), []
     kept_cut = tuple(s for s in film.cut if film.shots[s].consented)
@@ -146,6 +150,24 @@ def consent_gate(film: Film, skip_unconsented: bool, shot_ids: list[str] | None 
         raise ValidationFailed(problems)
     kept = dataclasses.replace(film, cut=kept_cut)
     return (kept if shot_ids else only_consented(kept, skip_unconsented)), refused
+
+
+def lora_withdrawals(film: Film) -> list[tuple[Withdrawal, list[str]]]:
+    """Each photograph a LoRA the shots name learned from whose consent is no longer granted, with
+    every take made with that LoRA ('s020 v001'), found by the LoRA's identity in the takes' keys
+    (its tensors' sha256; the whole file's for takes keyed before)."""
+    found = withdrawals(film)
+    if not found:
+        return []
+    store, hashes = TakeStore(film.root), HashCache.for_project(film.root)
+    out = []
+    for path, items in found.items():
+        identities = {items[0].tensor_sha256, hashes.sha256(path)}
+        made = [f"{take.shot_id} {take.version}" for shot_id in sorted(film.shots) for take in store.takes(shot_id)
+                if identities & {str(v) for k, v in take.info.cache_inputs.items() if k.startswith("lora ")}]
+        out += [(withdrawal, made) for withdrawal in items]
+    hashes.save()
+    return out
 
 
 def select_shots(film: Film, shot_ids: list[str]) -> list[str]:
@@ -426,8 +448,7 @@ def render(root: Path, options: RenderOptions, on_event: OnEvent = lambda event:
     with project_lock(film.root, options.wait_s, lambda line: on_event(Event(line, notice=True)), command="render"):
         decoded.save()  # the next validation or render of these photographs skips decoding them
         for shot in skipped:
-            on_event(Event(f"skipped {shot.id}: consent is '{shot.source.consent}' for {shot.source.contributor}",
-                           notice=True))
+            on_event(Event(f"skipped {shot.id}: {'; '.join(shot.consent_reasons())}", notice=True))
         for clip in unheard:
             on_event(Event(f"left out {clip.recording.relpath} ({clip.file}, {clip.field}): consent is "
                            f"'{clip.consent}' for {clip.person}", notice=True))

@@ -303,3 +303,18 @@ def test_a_lora_that_fails_to_load_leaves_no_half_adapted_pipeline_behind(tmp_pa
     with pytest.raises(RenderFailed, match="s010.yaml: wan-i2v with model 'tiny-wan22' failed: ValueError"):
         list(get_generator("wan-i2v").frames(film.shots["s010"], film))
     assert len(runtime._last) == 0
+
+
+def test_a_free_worker_takes_its_own_models_then_new_ones_and_leaves_a_busy_workers_last_shot():
+    from racines.batch.plan import startable
+
+    models = {"k1": ("sd",), "k2": ("sd",), "v1": ("wan",), "v2": ("wan",), "still": ()}
+    sd, wan = frozenset({"sd"}), frozenset({"wan"})
+    # nobody holds anything: in the plan's order
+    assert startable(["k1", "k2", "v1"], models, [frozenset()], []) == ["k1", "k2", "v1"]
+    # a busy worker holds sd and one sd shot waits: the free worker loads wan instead
+    assert startable(["k2", "v1", "v2"], models, [frozenset()], [sd]) == ["v1", "v2"]
+    # two sd shots wait: a second copy of sd pays, after the models nobody holds
+    assert startable(["k1", "k2", "v1"], models, [frozenset()], [sd]) == ["v1", "k1", "k2"]
+    # an idle worker holding wan takes wan first; weightless shots always start
+    assert startable(["k2", "still", "v1"], models, [wan], [sd]) == ["still", "v1"]

@@ -103,9 +103,10 @@ def test_a_target_made_by_a_seed_model_is_the_last_frame_the_video_pipeline_gets
     run = generation["keyframe"]["runs"][0]
     assert run["pipeline"] == {"inpaint": "StableDiffusionInpaintPipeline", "flux2": "Flux2Pipeline"}[kind]
     assert run["prompt"] == PROMPT and run["seed"] == 3  # the seed inherited from the draft
-    inputs = take.manifest["inputs"] if "inputs" in take.manifest else {}
-    if kind == "flux2" and inputs:
-        assert "target.reference image" in inputs
+    # the target's own images are the take's assets, hashed into its cache key
+    name, file = {"inpaint": ("target.mask", "mask.png"), "flux2": ("target.reference", "bloom.png")}[kind]
+    assert take.manifest["assets"][name]["path"] == f"shots/photos/{file}"
+    assert take.manifest["cache_inputs"][f"{name} image"] == take.manifest["assets"][name]["sha256"]
 
 
 def test_the_target_mask_and_reference_files_are_in_the_cache_key(tmp_path, hub):

@@ -158,7 +158,7 @@ def _preload(film: Film, shot_id: str) -> None:
 
 
 class LocalExecutor:
-    """One worker process per task, in two kinds of slot. Shots that load model weights get one
+    """Worker processes in two kinds of slot. Shots that load model weights get one
     worker per GPU, each pinned to its GPU by ``CUDA_VISIBLE_DEVICES`` (one at a time on a machine
     without a GPU: each loads a whole pipeline and uses every core). Weightless shots run at the
     same time on CPU slots, one per core left over (the GPU workers' feeding and encoding keep a

@@ -638,7 +638,8 @@ def _resolve_shot(root: Path, path: Path, shot_id: str, parsed: ShotFile, rate: 
         else:
             source = SourcePhoto(path=photo, relpath=photo.relative_to(root).as_posix(),  # both resolved
                                  contributor=parsed.source.contributor, consent=parsed.source.consent,
-                                 credit=parsed.source.credit or parsed.source.contributor)
+                                 credit=parsed.source.credit or parsed.source.contributor,
+                                 name_in_captions=parsed.source.name_in_captions)
     elif parsed.generator.photograph:
         out.add(("source",), f"a '{parsed.generator.kind}' shot needs a source photograph",
                 "add source: {photo: photos/NAME.jpg, contributor: NAME, consent: granted}")

@@ -20,6 +20,7 @@ class SourcePhoto:
     contributor: str
     consent: str
     credit: str
+    name_in_captions: bool = False  # the contributor chose to be named in training captions
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Shot:
     # Kept at any profile so that validation checks it everywhere.
     final: FinalBase | None = None
     weights: dict[str, Path] = field(default_factory=dict)  # LoRA files, by the path the shot file writes
+    # why consent is missing beyond the photograph's own: a LoRA it names learned from a photograph
+    # whose consent was withdrawn (racines.training.consent fills it in)
+    withheld: tuple[str, ...] = ()
 
     @property
     def shown(self) -> int:
@@ -60,7 +64,14 @@ class Shot:
 
     @property
     def consented(self) -> bool:
-        return not self.needs_consent or (self.source is not None and self.source.consent == "granted")
+        return not self.withheld and (not self.needs_consent or (self.source is not None
+                                                                 and self.source.consent == "granted"))
+
+    def consent_reasons(self) -> tuple[str, ...]:
+        """Why the shot cannot be rendered for want of consent (empty when it can)."""
+        own = (f"consent is '{self.source.consent}' for {self.source.contributor}",) if (
+            self.needs_consent and self.source is not None and self.source.consent != "granted") else ()
+        return own + self.withheld
 
 
 #: the sample rate of every mix, stem and deliverable's sound

@@ -144,6 +144,8 @@ class Source(Strict):
     )
     credit: str = Field("", max_length=MAX_NAME,
                         description="Credit line for the end credits; defaults to the contributor.")
+    name_in_captions: bool = Field(False, description="The contributor chose to be named in the captions of a "
+                                   "training set made from this photograph (racines dataset); never by default.")
 
 
 # --- generator settings: what the film layer knows of a kind -----------------------------

@@ -44,7 +44,11 @@ def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str],
     the voices and music heard (``sound``: racines.takes.resolve gives them)."""
     contributors: list[str] = []
     makers: list[str] = []
+    learned: dict[str, list[str]] = {}  # a LoRA's dataset -> whose photographs it learned from
     for manifest in manifests:
+        for dataset, people in manifest.get("learned_from") or ():
+            learned.setdefault(dataset, [])
+            learned[dataset] += [p for p in people if p not in learned[dataset]]
         source = manifest.get("source")
         if source and source.get("consent") == "granted":
             line = _credited(source["credit"], source["contributor"])
@@ -63,6 +67,9 @@ def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str],
                 heard[clip["role"]].append(line)
     lines = [["title", heading], ["gap", ""], ["head", "Photographs from the family archives of"]]
     lines += [["body", c] for c in contributors]
+    for dataset, people in learned.items():
+        lines += [["gap", ""], ["head", f"The model '{dataset}' learned from photographs by"]]
+        lines += [["body", p] for p in people]
     for role, head in (("voice", "Voices"), ("music", "Music")):
         if heard[role]:
             lines += [["gap", ""], ["head", head]] + [["body", line] for line in heard[role]]

@@ -19,10 +19,13 @@ from pathlib import Path
 from racines.core.atomic import write_json
 from racines.film.model import Film, Shot
 from racines.film.schema import pixel_settings
+from racines.training.lora_manifest import tensor_sha256
 
 #: bump when the take's media format changes, so that every take is made again
 MEDIA_FORMAT = "1"
 HASHES_FILE = Path("renders") / "cache" / "file-hashes.json"
+#: the prefix of a safetensors file's tensor hash among the file hashes
+TENSORS = "tensors:"
 
 
 class HashCache:
@@ -57,9 +60,22 @@ class HashCache:
         self._dirty = True
         return digest.hexdigest()
 
+    def tensors_sha256(self, path: Path) -> str:
+        """A safetensors file's identity: the sha256 of its tensors' bytes, not of its header, so
+        a LoRA whose metadata is edited (a dataset manifest stamped in) keeps its takes' keys."""
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        entry = self._entries.get(TENSORS + str(path))
+        if entry and entry[:3] == stamp:
+            return entry[3]
+        digest = tensor_sha256(path)
+        self._entries[TENSORS + str(path)] = [*stamp, digest]
+        self._dirty = True
+        return digest
+
     def save(self) -> None:
         if self._dirty and self.store is not None:
-            live = {p: e for p, e in self._entries.items() if os.path.exists(p)}
+            live = {p: e for p, e in self._entries.items() if os.path.exists(p.removeprefix(TENSORS))}
             write_json(self.store, live)
             self._dirty = False
 

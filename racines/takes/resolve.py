@@ -22,6 +22,7 @@ from racines.generators import derives_from_takes, get_generator
 from racines.takes.cache import HashCache, changed_inputs, key_inputs, key_of
 from racines.takes.reviews import Review, load_review
 from racines.takes.store import Take, TakeStore
+from racines.training.consent import learned_from
 
 STATES = ("up to date", "stale", "missing", "failed", "unconsented")
 
@@ -68,7 +69,11 @@ class Resolver:
                 continue
             take = self.cut_take(other.id)
             if take is not None:
-                manifests.append(take.manifest)
+                # the LoRAs the take was made with, and whose photographs they learned from
+                loras = [other.weights[name[5:]] for name in take.info.cache_inputs
+                         if name.startswith("lora ") and name[5:] in other.weights]
+                learned = learned_from(self.film, loras) if loras else []
+                manifests.append({**take.manifest, "learned_from": learned} if learned else take.manifest)
         sound = [{"role": clip.role, "person": clip.person, "credit": clip.credit, "consent": clip.consent,
                   "licence": clip.licence, "language": clip.language} for clip in self.film.sound_in_cut()
                  if clip.consented]
@@ -108,8 +113,8 @@ class Resolver:
         inputs, key = self.inputs(shot_id), self.key(shot_id)
         reasons: tuple[str, ...] = ()
         failure = self.store.failure(shot_id)
-        if shot.source is not None and not shot.consented:
-            state, reasons = "unconsented", (f"consent is '{shot.source.consent}' for {shot.source.contributor}",)
+        if not shot.consented:
+            state, reasons = "unconsented", shot.consent_reasons()
         elif self.store.find_cached(shot_id, key) is not None:
             state = "up to date"
         elif failure and failure.get("cache_key") == key:

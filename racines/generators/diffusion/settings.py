@@ -4,9 +4,10 @@ adapters, memory savers, and the keyframe a target can be made from. Each kind's
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from racines.film.schema import MODEL_NAME_PATTERN, FinalBase, KindSettings, Strict
 
@@ -117,6 +118,20 @@ class DiffusionBase(FinalBase):
         return super().image_files() + [((*loc, *where), text) for loc, part in self.parts()[1:]
                                         for where, text in part.image_files()]
 
+    @classmethod
+    def explain(cls, error: dict, loc: tuple) -> tuple[str, str] | None:
+        """An error inside a target keyframe, in the words of the kind that makes it (named by the
+        union tag that follows 'target' in pydantic's location)."""
+        field, where = cls.model_fields.get("target"), tuple(error.get("loc", ()))
+        if field is None or loc[:1] != ("target",) or "target" not in where[:-1]:
+            return None
+        tag = where[where.index("target") + 1]
+        for model in _models_in(field.annotation):
+            kind = model.model_fields.get("kind")
+            if kind is not None and typing.get_args(kind.annotation) == (tag,):
+                return model.explain(error, loc[1:])
+        return None
+
     def weight_files(self) -> list[tuple[tuple, str]]:
         return [((*loc, "lora", index, "path"), lora.path)
                 for loc, part in self.parts() for index, lora in enumerate(part.lora)]
@@ -127,6 +142,12 @@ class DiffusionBase(FinalBase):
         for _, part in self.parts():
             names += [part.model] + ([part.enhance_prompt] if part.enhance_prompt else [])
         return list(dict.fromkeys(names))
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
 
 
 class VideoBase(DiffusionBase):

@@ -1,0 +1,1 @@
+"""Training sets from consented photographs, and the consent that follows them into a LoRA."""
