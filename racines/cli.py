@@ -242,7 +242,7 @@ def edl(ctx: Context, skip_unconsented: bool, bundle: str | None, profile: str |
     """Write edl/<film>.otio, .edl, .xml and .aaf from the takes the cut uses."""
     film, _ = pipeline.consent_gate(ctx.film(profile), skip_unconsented)
     takes = pipeline.selected_takes(film)
-    _, written = pipeline.export_edit(film, takes, aaf=True)
+    _, written = pipeline.export_edit(film, takes, aaf=True, on_event=_echo)
     for path in written:
         click.echo(f"wrote {path.relative_to(film.root)}")
     if not written:

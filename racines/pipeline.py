@@ -36,13 +36,12 @@ from racines.media.ffmpeg import FrameWriter, raw_input
 from racines.media.probe import read_tags
 from racines.render.deliver import PIECES_DIR, Deliverables, Subtitles, SubtitleTrack, render_timeline
 from racines.sound.mix import SOUND_DIR, mix_summary, mix_timeline
-from racines.subtitles.check import SubtitleReport, check_subtitles, declared_timeline
+from racines.subtitles.check import SubtitleReport, check_subtitles, declared_timeline, subtitle_languages
 from racines.subtitles.deliver import (
     Sidecars,
     burn_in,
     burn_in_path,
     sidecars_of,
-    subtitle_languages,
     subtitles_key,
     up_to_date,
     write_film_sidecars,
@@ -225,12 +224,13 @@ def selected_takes(film: Film, current: dict[str, Take] | None = None) -> dict[s
     return takes_for_cut(film, current)
 
 
-def export_edit(film: Film, takes: dict[str, Take], aaf: bool = False) -> tuple[otio.schema.Timeline, list[Path]]:
+def export_edit(film: Film, takes: dict[str, Take], aaf: bool = False,
+                on_event: OnEvent = lambda event: None) -> tuple[otio.schema.Timeline, list[Path]]:
     """Write the timeline as .otio, CMX 3600 .edl and FCP 7 .xml under edl/ (and .aaf when
     asked: writing AAF is slow, so renders leave it to racines edl); return it and the files
     that changed."""
     timeline = cut_timeline(film, takes)
-    return timeline, write_edit(film, timeline, aaf)
+    return timeline, write_edit(film, timeline, aaf, on_event)
 
 
 def cut_timeline(film: Film, takes: dict[str, Take]) -> otio.schema.Timeline:
@@ -238,12 +238,16 @@ def cut_timeline(film: Film, takes: dict[str, Take]) -> otio.schema.Timeline:
     return build_timeline(film, takes, film.root / EDL_DIR)
 
 
-def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False) -> list[Path]:
+def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False,
+               on_event: OnEvent = lambda event: None) -> list[Path]:
     """Write ``timeline`` as .otio, .edl and .xml (and .aaf) under edl/, and the subtitles of
-    each of the film's languages beside them (.srt, .vtt, .ttml); the files that changed."""
+    each of the film's languages beside them (.srt, .vtt, .ttml); the files that changed. What
+    the subtitles lack (a voice's transcript, a draft's review) is said as notices."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
-    subtitles = write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # before: the timeline names them
+    subtitles, notes = write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # before: the timeline names them
+    for note in notes:
+        on_event(Event(f"subtitles: {note}", notice=True))
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
     written = [edl_dir / f"{film.slug()}.{suffix}" for suffix, text in texts.items()
                if write_if_changed(edl_dir / f"{film.slug()}.{suffix}", text)] + subtitles
@@ -317,8 +321,7 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
 
 def film_languages(film: Film) -> list[str]:
     """The languages the film is subtitled in (film.yaml's subtitles:, else its voices')."""
-    voices = [clip.language for clip in film.sound if clip.role == "voice" and clip.language]
-    return subtitle_languages(list(film.subtitles.languages), voices)
+    return subtitle_languages(film)
 
 
 def film_sidecars(film: Film) -> list[Sidecars]:
@@ -371,7 +374,7 @@ def film_step(film: Film, options: FilmOptions, on_event: OnEvent = lambda event
     check_burn_in(film, options)
     takes = selected_takes(film, current)
     timeline = cut_timeline(film, takes)
-    written = write_edit(film, timeline, options.aaf)
+    written = write_edit(film, timeline, options.aaf, on_event)
     for path in written:
         on_event(Event(f"wrote {path.relative_to(film.root)}"))
     result = render_film(film, timeline, review=options.review, progress=progress, workers=options.workers,

@@ -122,3 +122,23 @@ def test_gpu_check_dry_run_reports_every_phase(tmp_path):
     (versus,) = [line for line in lines if line["phase"] == "racines_vs_card"]
     assert versus["frames_equal_within_bf16"] and versus["max_frame_diff"] <= 2**-7
     assert versus["racines"]["call_s"] > 0 and versus["model_card"]["call_s"] > 0
+
+
+def test_gpu_check_counts_the_flops_of_the_full_size_dits_as_the_research_notes_do():
+    """On the meta device (no memory): Wan 2.1 14B and LTX-Video 2B per-token parameters and tokens
+    against performance.md's formula (flops_calc.py: 2 P_tok L + 4 L^2 d layers)."""
+    check = bench_module("gpu_check")
+    with torch.device("meta"):
+        wan, ltx = check.wan_transformer(False), check.ltx_transformer(False)
+    wan_shape, ltx_shape = check.SHAPES["wan-flf2v-720p"][0], check.SHAPES["ltx-768x512"][0]
+    assert (wan_shape.tokens, ltx_shape.tokens) == (21 * 45 * 80, 6144)
+    d = 5120
+    wan_ptok = 40 * (4 * d**2 + 2 * d**2 + 2 * d * 13824)
+    counted = check.dit_flops(wan, wan_shape.tokens)
+    assert counted["per_token_params"] == wan_ptok
+    assert counted["flops"] == 2 * wan_ptok * 75600 + 4 * 75600**2 * d * 40
+    assert 0.7 < counted["attention_share"] < 0.75  # performance.md: 72 % at 720p
+    d = 2048
+    ltx_ptok = 28 * (4 * d**2 + 2 * d**2 + 2 * d * 8192)
+    assert check.dit_flops(ltx, 6144)["per_token_params"] == ltx_ptok
+    assert check.peak_tflops("NVIDIA H100 80GB HBM3") == 989.4 and check.peak_tflops("NVIDIA H100 PCIe") == 756.0

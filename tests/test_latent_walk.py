@@ -97,7 +97,10 @@ def test_slerp_keeps_a_gaussian_norm_and_its_ends_exactly():
      ("increasing", "above 3")),
     ("[{frame: 1, prompt: a}, {frame: 3, prompt: b}]", "generator.walk.0.frame", 1, ("frame 0", "set the first")),
     ("[{frame: 0, prompt: a}]", "generator.walk", 1, ("two keyframes", "add a keyframe")),
-    ("[{frame: 0, prompt: a}, {frame: 3, prompt: {b: -1}}]", "generator.walk.1.prompt", None, ()),
+    ("[{frame: 0, prompt: a}, {frame: 3, prompt: {b: -1}}]", "generator.walk.1.prompt.b", -1,
+     ("the weight of 'b'", "greater than 0", "weights above 0")),
+    ("[{frame: 0, prompt: a}, {frame: 3, prompt: {}}]", "generator.walk.1.prompt", {}, ("one text at least",)),
+    ("[{frame: 0, prompt: 3}, {frame: 3, prompt: b}]", "generator.walk.0.prompt", 3, ("text, or texts with weights",)),
     ("[{frame: 0, prompt: a}, {frame: 3, prompt: b, sed: 2}]", "generator.walk.1.sed", None, ()),
 ])
 def test_a_bad_schedule_is_located_with_file_line_field_value_and_fix(tmp_path, walk, field, value, words):

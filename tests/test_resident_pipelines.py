@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -252,7 +253,8 @@ def load_counts(root, shots) -> dict[str, list[str]]:
     for shot in shots:
         manifest = TakeStore(root).latest(shot).manifest
         for run in manifest["generation"]["runs"]:
-            how = "loaded" if any(n.startswith("loaded in") for n in run["memory"]) else "reused"
+            how = "loaded" if any(n.startswith("loaded in") for n in run["memory"]) else \
+                "reused" if any(n.startswith("resident pipeline reused") for n in run["memory"]) else "?"
             counts.setdefault(run["model"].split("@")[0], []).append(how)
     return counts
 
@@ -268,11 +270,24 @@ def test_a_batch_of_four_shots_on_two_models_loads_each_model_once(tmp_path, tin
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus)
     else:
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    import diffusers
+
+    loads = tmp_path / "loads.txt"
+    original = diffusers.DiffusionPipeline.from_pretrained.__func__
+
+    def counted(cls, folder, *args, **kwargs):  # the forked workers inherit it: one line per load
+        with open(loads, "a") as file:
+            file.write(f"{os.getpid()} {folder}\n")
+        return original(cls, folder, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", classmethod(counted))
     shots = {"s010": shot_text(LTX % 1), "s020": shot_text(KEYFRAME % 1), "s030": shot_text(LTX % 2),
              "s040": shot_text(KEYFRAME % 2)}
     root = write_project(tmp_path / "film", shots)
     result = CliRunner().invoke(main, ["--project", str(root), "batch", "--no-review"])
     assert result.exit_code == 0, result.output
+    loaded = [line.split()[1] for line in loads.read_text().splitlines()]
+    assert sorted(folder.split("models--racines-tiny--")[1].split("/")[0] for folder in loaded) == ["ltx", "sd"]
     counts = load_counts(root, shots)
     assert sorted(counts) == ["racines-tiny/ltx", "racines-tiny/sd"]
     for model, how in counts.items():

@@ -206,6 +206,15 @@ def test_the_editors_bundle_carries_the_sidecars_beside_its_timeline(rendered, t
     bundled = otio.adapters.read_from_file(str(tmp_path / "handover" / "sound_test.otio"))
     assert bundled.metadata["racines"]["subtitles"]["fr"]["srt"] == "sound_test.fr.srt"
 
+def test_a_voice_without_a_transcript_in_a_language_is_said_by_the_export(rendered, tmp_path):
+    root = tmp_path / "film"
+    shutil.copytree(rendered, root, symlinks=True)
+    film = root / "shots" / "film.yaml"
+    film.write_text(film.read_text().replace("languages: [fr, ar]", "languages: [fr, ar, vi]"))
+    result = run(root, "edl")
+    assert "no vi transcript for the voice of" in result.stderr and "sound/amina_fr.vi.vtt" in result.stderr
+    assert not (root / "edl" / "sound_test.vi.srt").exists()
+
 def subtitle_streams(path: Path) -> list[dict]:
     return [s for s in ffprobe(path)["streams"] if s["codec_type"] == "subtitle"]
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from racines.film.model import Film, Shot
 from racines.film.schema import MAX_TEXT, GeneratorBase, KindProblem, Strict
@@ -41,13 +41,18 @@ from racines.generators.base import Easing, Generator, ease
 
 Weight = Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)]
 PromptText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+Prompt = Annotated[
+    Union[Annotated[PromptText, Tag("text")], Annotated[dict[PromptText, Weight], Field(min_length=1), Tag("weights")]],  # noqa: UP007 - tagged
+    Discriminator(lambda value: "text" if isinstance(value, str) else "weights" if isinstance(value, dict) else None,
+                  custom_error_type="prompt_form", custom_error_message=(
+                      "a keyframe's prompt is text, or texts with weights: {\"a face\": 2, \"jasmine\": 1}"))]
 
 
 class WalkKey(Strict):
     """A keyframe of a walk: at this frame of the shot, this prompt (or weighted prompts) and seed."""
 
     frame: int = Field(ge=0, description="Frame of the shot, from 0 (handles excluded); keyframes in increasing order.")
-    prompt: PromptText | dict[PromptText, Weight] = Field(
+    prompt: Prompt = Field(
         description="The text at this keyframe, or several texts with weights ({text: weight}): their embeddings "
         "are mixed in proportion (weights are normalised to sum to 1).")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="The noise at this keyframe; default: the "
@@ -62,6 +67,7 @@ class WalkKey(Strict):
 
 WALK_DESCRIPTION = ("Keyframes of the walk: [{frame, prompt, seed}...], the first at frame 0, frames increasing and "
                     "inside the shot. Text embeddings are mixed linearly between keyframes, the seeds' noise by slerp.")
+PROMPT_FIX = 'write prompt: "jasmine flowers", or texts with weights above 0: {"a face": 2, "jasmine flowers": 1}'
 WALK_FIX = "write walk: [{frame: 0, prompt: \"a face\", seed: 3}, {frame: 47, prompt: \"jasmine\", seed: 9}]"
 
 
@@ -85,6 +91,18 @@ def walk_problems(keys: list[WalkKey] | None, frames: int) -> list[KindProblem]:
             found.append((("walk", index, "frame"), f"past the shot's end: it has {frames} frames (0 to {frames - 1})",
                           key.frame, f"use a frame from 0 to {frames - 1}, or lengthen the shot's duration"))
     return found
+
+
+def explain_walk(error: dict, loc: tuple) -> tuple[str, str] | None:
+    """A keyframe's prompt that is neither text nor weighted texts, in the shot file's terms."""
+    if len(loc) >= 3 and loc[0] == "walk" and loc[2] == "prompt":
+        message = error.get("msg", "not a prompt")
+        if error.get("type") == "too_short":
+            return "texts with weights need one text at least", PROMPT_FIX
+        if len(loc) > 3:
+            message = f"the weight of '{loc[3]}': {message[:1].lower()}{message[1:]}"
+        return message, PROMPT_FIX
+    return None
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,10 @@ class WalkSettings(GeneratorBase):
 
     def problems(self, frames: int) -> list[KindProblem]:
         return walk_problems(self.walk, frames)
+
+    @classmethod
+    def explain(cls, error: dict, loc: tuple) -> tuple[str, str] | None:
+        return explain_walk(error, loc)
 
 
 #: the draft's noise field: a coarse grid of four channels (as SD latents have), shown as colour

@@ -153,12 +153,6 @@ def check_subtitles(film: Film, timeline: otio.schema.Timeline, languages: list[
             report.problems += exc.problems
             continue
         report.tracks[language] = track
-        for missing in track.missing:
-            report.problems.append(Problem(
-                file=missing.transcript, field=language,
-                message=f"no {language} transcript for the voice of {missing.speaker or missing.recording} "
-                        f"({missing.recording}, declared in {missing.declared_in})",
-                fix=f"write {missing.transcript} (WebVTT, see docs/subtitles.md), or leave {language} out of "
-                    "film.yaml subtitles.languages"))
+        report.problems += [missing.problem(language) for missing in track.missing]
         report.problems += cue_problems(track.cues, rules, cuts, film_end, where)
     return report

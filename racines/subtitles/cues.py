@@ -275,6 +275,14 @@ class MissingTranscript:
     speaker: str
     declared_in: str
 
+    def problem(self, language: str) -> Problem:
+        return Problem(
+            file=self.transcript, field=language,
+            message=f"no {language} transcript for the voice of {self.speaker or self.recording} "
+                    f"({self.recording}, declared in {self.declared_in})",
+            fix=f"write {self.transcript} (WebVTT, see docs/subtitles.md), or leave {language} out of "
+                "film.yaml subtitles.languages")
+
 
 @dataclass
 class SubtitleTrack:

@@ -35,7 +35,7 @@ from racines.film.model import Film
 from racines.media import presets
 from racines.media.ffmpeg import ffmpeg_exe
 from racines.media.fonts import SANS
-from racines.subtitles.cues import film_cues
+from racines.subtitles.cues import subtitle_track
 from racines.subtitles.formats import WRITERS, sidecar_texts, track_language
 from racines.subtitles.model import Cue
 from racines.subtitles.rules import rules_of
@@ -93,12 +93,20 @@ def write_sidecars(edl_dir: Path, slug: str, cues: dict[str, list[Cue]], rate: F
     return sidecars, changed
 
 
-def film_sidecar_cues(film: Film, timeline: otio.schema.Timeline, languages: list[str]) -> dict[str, list[Cue]]:
-    """Each language's cues for the voices ``timeline`` plays (racines.subtitles.cues); a
-    language with no cue at all (no voice has a transcript in it) gets no sidecar."""
+def film_sidecar_cues(film: Film, timeline: otio.schema.Timeline, languages: list[str]) -> tuple[dict[str, list[Cue]], list[str]]:
+    """Each language's cues for the voices ``timeline`` plays (racines.subtitles.cues), and what
+    a render should say of them: voices with no transcript in a language, machine drafts not yet
+    reviewed. A language with no cue at all gets no sidecar."""
     rules = rules_of(film)
-    found = {language: film_cues(film, timeline, language, rules) for language in languages}
-    return {language: cues for language, cues in found.items() if cues}
+    found, notes = {}, []
+    for language in languages:
+        track = subtitle_track(film, timeline, language, rules)
+        if track.cues:
+            found[language] = track.cues
+        notes += [str(missing.problem(language)) for missing in track.missing]
+        notes += [f"{draft.relpath}: a machine draft ({draft.model}) not yet reviewed: read it, then mark it "
+                  "'Origin: reviewed machine draft' (docs/subtitles.md)" for draft in track.drafts]
+    return found, notes
 
 
 def start_timecode(timeline: otio.schema.Timeline, film: Film) -> str:
@@ -115,11 +123,12 @@ def sidecar_names(slug: str, languages: list[str]) -> dict[str, dict[str, str]]:
 def write_film_sidecars(film: Film, timeline: otio.schema.Timeline, edl_dir: Path, languages: list[str]) -> list[Path]:
     """The sidecars of the film's ``languages`` for the voices ``timeline`` plays, written under
     ``edl_dir``, and named in the timeline's metadata (``racines.subtitles``: language ->
-    suffix -> file name beside it) before it is exported; the files that changed."""
-    cues = film_sidecar_cues(film, timeline, languages)
+    suffix -> file name beside it) before it is exported; the files that changed, and the notes
+    of :func:`film_sidecar_cues`."""
+    cues, notes = film_sidecar_cues(film, timeline, languages)
     if cues:
         timeline.metadata.setdefault("racines", {})["subtitles"] = sidecar_names(film.slug(), list(cues))
-    return write_sidecars(edl_dir, film.slug(), cues, film.rate, start_timecode(timeline, film))[1]
+    return write_sidecars(edl_dir, film.slug(), cues, film.rate, start_timecode(timeline, film))[1], notes
 
 
 def glob_escape(text: str) -> str:
@@ -174,12 +183,6 @@ def burn_in(review: Path, sidecar: Sidecars, output: Path, fonts_dir: Path | Non
                 "so nothing was burned in\n    fix: install fonts for that script (e.g. Debian's fonts-noto-cjk for "
                 "Chinese, Japanese, Korean; fonts-noto for others) and name their folder with --burn-in-fonts DIR")
     return output
-
-
-def subtitle_languages(languages: list[str], voices: list[str]) -> list[str]:
-    """The film's subtitle languages: those film.yaml names, else every language a voice speaks
-    (in the order first heard), each once."""
-    return list(dict.fromkeys(languages or voices))
 
 
 def sidecars_of(edl_dir: Path, slug: str, languages: list[str]) -> list[Sidecars]:

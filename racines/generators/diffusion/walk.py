@@ -52,7 +52,7 @@ from racines.film.schema import MODEL_NAME_PATTERN, Native
 from racines.generators.base import Easing
 from racines.generators.diffusion.base import Clip, DiffusionGenerator, InputsRejected, Plan, Rejected
 from racines.generators.diffusion.settings import MODEL_DESCRIPTION, DiffusionBase
-from racines.generators.walk import WALK_DESCRIPTION, WalkKey, schedule, slerp, walk_problems
+from racines.generators.walk import WALK_DESCRIPTION, WalkKey, explain_walk, schedule, slerp, walk_problems
 
 #: model_index.json class -> the text-to-image pipeline that walks with its weights
 FAMILIES = {
@@ -76,6 +76,10 @@ class LatentWalkSettings(DiffusionBase):
 
     def problems(self, frames: int) -> list[tuple[tuple, str, object, str]]:
         return super().problems(frames) + walk_problems(self.walk, frames)
+
+    @classmethod
+    def explain(cls, error: dict, loc: tuple) -> tuple[str, str] | None:
+        return explain_walk(error, loc) or super().explain(error, loc)
 
 
 def tensor_digest(tensor) -> str:
