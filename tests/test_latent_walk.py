@@ -4,6 +4,7 @@ the weightless draft. CPU, 2 denoising steps at 32x32."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 
@@ -21,7 +22,8 @@ from racines.takes.cache import HashCache, key_inputs
 from racines.takes.store import TakeStore
 from tests.conftest import decode_frames, write_tiny_project
 
-MODELS_YAML = "models:\n  tiny-sd15: {repo: racines-tiny/walk-sd15, licence: test-only}\n"
+MODELS_YAML = ("models:\n  tiny-sd15: {repo: racines-tiny/walk-sd15, licence: test-only}\n"
+               "  tiny-sdxl: {repo: racines-tiny/walk-sdxl, licence: test-only}\n")
 FILM = "title: Walk\nframe_rate: 24\nresolution: 64x64\ncut: [s010]\n"
 FACE, JASMINE = "portrait face", "jasmine flower"
 WALK = f"""\
@@ -36,13 +38,40 @@ final: {{kind: latent-walk, model: tiny-sd15, width: 32, height: 32, steps: 2}}
 """
 
 
+def tiny_sdxl():
+    """SDXL's two text encoders (the second pooled), its text-time conditioned UNet, and an ancestral
+    scheduler (noise drawn at every step from the call's generator): diffusers' test configuration."""
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    from racines.generators.diffusion import tiny
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+                                use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+                                transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+                                cross_attention_dim=64)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                        latent_channels=4)
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                steps_offset=1, timestep_spacing="leading")
+    words = tiny.clip_tokenizer()
+    return StableDiffusionXLPipeline(vae=vae, text_encoder=tiny.clip_text(vocab_size=len(words)), tokenizer=words,
+                                     text_encoder_2=tiny.clip_text(projection=True, vocab_size=len(words)),
+                                     tokenizer_2=words, unet=unet, scheduler=scheduler)
+
+
 @pytest.fixture(scope="module")
 def walk_hub(tmp_path_factory):
-    """The tiny SD 1.5 pipeline (PNDM, CLIP tokenizer, safety checker) in a Hugging Face cache."""
+    """The tiny SD 1.5 pipeline (PNDM, CLIP tokenizer, safety checker) and a tiny SDXL in a Hugging Face cache."""
     from racines.generators.diffusion import tiny
 
     hub = tmp_path_factory.mktemp("walk-hub")
     tiny.into_hf_cache(tiny.sd15(), hub, "racines-tiny/walk-sd15")
+    tiny.into_hf_cache(tiny_sdxl(), hub, "racines-tiny/walk-sdxl")
     before = os.environ.get("HF_HUB_CACHE")
     os.environ["HF_HUB_CACHE"] = str(hub)
     yield hub
@@ -167,6 +196,64 @@ def test_a_walk_is_bit_identical_twice_and_its_keyframes_are_plain_pipeline_call
     assert walk["frames"][2]["prompts"] == {FACE: 0.5, JASMINE: 0.5} and walk["frames"][2]["seeds"] == [3, 9]
     assert set(walk["embeddings"]) == {FACE, JASMINE}
     assert all(len(d["prompt_embeds"]) == 64 for d in walk["embeddings"].values())
+
+
+def test_every_diffuses_one_frame_in_n_and_flows_between_them(tmp_path, walk_hub):
+    root = project(tmp_path / "film", WALK.replace("steps: 2}", "steps: 2, every: 3}").replace("duration: 5", "duration: 7")
+                   .replace("frame: 4,", "frame: 5,"))
+    film = load(root, "final", models=True)
+    shot = film.shots["s010"]
+    generator = get_generator("latent-walk")
+    sparse = generator.generate(shot, film).frames
+    walk = generator.provenance()["runs"][0]["walk"]
+    assert walk["diffused"] == [0, 3, 5, 6] and walk["in_between"]  # one in 3, the keyframes, the last
+    full = get_generator("latent-walk").generate(
+        dataclasses.replace(shot, generator=shot.generator.model_copy(update={"every": 1})), film).frames
+    assert sparse.shape == full.shape == (7, 32, 32, 3)
+    for frame in (0, 3, 5, 6):
+        assert np.array_equal(sparse[frame], full[frame])  # the same calls
+    for frame in (1, 2, 4):  # made from their neighbours, not diffused
+        assert not np.array_equal(sparse[frame], full[frame])
+        assert float(np.abs(sparse[frame] - full[frame]).max()) > 0
+
+
+def test_sdxl_mixes_the_pooled_embeddings_too_and_an_ancestral_scheduler_draws_from_the_keyframes_seed(
+        tmp_path, walk_hub):
+    from diffusers import StableDiffusionXLPipeline
+
+    root = project(tmp_path / "film", WALK.replace("tiny-sd15", "tiny-sdxl"))
+    film = load(root, "final", models=True)
+    generator = get_generator("latent-walk")
+    frames = generator.generate(film.shots["s010"], film).frames
+    assert digests(frames) == digests(get_generator("latent-walk").generate(film.shots["s010"], film).frames)
+    run = generator.provenance()["runs"][0]
+    assert run["pipeline"] == "StableDiffusionXLPipeline" and run["scheduler"]["class"] == "EulerAncestralDiscreteScheduler"
+    assert set(run["walk"]["embeddings"][FACE]) == {"prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
+                                                    "negative_pooled_prompt_embeds"}
+    folder = next((walk_hub / "models--racines-tiny--walk-sdxl" / "snapshots").iterdir())
+    pipe = StableDiffusionXLPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    for index, prompt, seed in ((0, FACE, 3), (4, JASMINE, 9)):
+        plain = pipe(prompt=prompt, negative_prompt="blurry", height=32, width=32, num_inference_steps=2,
+                     guidance_scale=7.5, generator=torch.Generator("cpu").manual_seed(seed), output_type="np").images[0]
+        assert np.array_equal(frames[index], plain)
+
+
+def test_render_final_makes_a_take_whose_manifest_keeps_the_walk(tmp_path, walk_hub):
+    root = project(tmp_path / "film")
+    result = CliRunner().invoke(main, ["--project", str(root), "render", "--profile", "final", "--no-master",
+                                       "--shot", "s010"])
+    assert result.exit_code == 0, result.output
+    take = TakeStore(root).latest("s010")
+    manifest = take.manifest
+    assert manifest["profile"] == "final" and manifest["generator"]["name"] == "latent-walk"
+    assert manifest["generator"]["models"][0].startswith("racines-tiny/walk-sd15@")
+    walk = manifest["generation"]["runs"][0]["walk"]
+    assert [k["seed"] for k in walk["keyframes"]] == [3, 9] and len(walk["frames"]) == 5
+    assert manifest["cache_inputs"]["walk schedule"]
+    raw = decode_frames(take.lossless, "rgb24", 64, 64)
+    assert len(raw) == 5 + 2 * 8 and len(set(raw[8:13])) == 5  # the shot (its own frames) and held handles
+    assert raw[0] == raw[8] and raw[-1] == raw[12]
 
 
 def test_the_schedule_is_in_the_cache_key(tmp_path, walk_hub):

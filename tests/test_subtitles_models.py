@@ -183,14 +183,14 @@ def test_words_become_phrases_within_the_recording():
     chunks = [{"text": " Ma", "timestamp": (0.0, 0.3)}, {"text": " grand-mère", "timestamp": (0.25, 0.9)},
               {"text": " est\x07 arrivée.", "timestamp": (0.9, 1.6)}, {"text": " -->", "timestamp": (3.0, None)},
               {"text": " Marseille", "timestamp": (7.5, 9.0)}, {"text": " fin", "timestamp": (9.0, 9.0)}]
-    duration = Fraction(5)
+    duration = Fraction(50004, 10000)   # 5.0004 s: a time of 5.000 is the last a transcript can name
     words, spaced = words_of(chunks, duration)
     phrases = phrases_of(words, duration, spaced)
     assert [w.text for w in words] == ["Ma", "grand-mère", "est", "arrivée.", "\u2192", "Marseille", "fin"]
     assert [p.text for p in phrases] == ["Ma grand-mère est arrivée.", "\u2192", "Marseille fin"]
     # a phrase of no length takes a fifth of a second: after its start where there is room, else before its end
     assert [(p.start, p.end) for p in phrases] == [(0, Fraction(8, 5)), (3, Fraction(16, 5)), (Fraction(24, 5), 5)]
-    assert all(0 <= w.start <= w.end <= duration for w in words)
+    assert all(0 <= w.start <= w.end <= 5 for w in words)
 
 
 def test_refusals_and_missing_models(voices_project, empty_hub):
@@ -255,3 +255,25 @@ def test_download_advice_takes_what_the_speech_and_translation_models_load():
     entry = ModelEntry(repo="Helsinki-NLP/opus-mt-ar-fr", library="transformers")
     assert downloaded("opus-mt-ar-fr", entry, marian) == {"config.json", "generation_config.json", "model.safetensors",
                                                            "source.spm", "target.spm", "vocab.json", "tokenizer_config.json"}
+
+
+def test_a_recording_longer_than_whispers_window(voices_project, speech_hub):
+    """Past 30 s, Whisper reads overlapping windows: the words still come in order, inside the recording."""
+    import numpy as np
+
+    from racines import pipeline
+    from racines.subtitles import drafts
+    from racines.subtitles.transcribe import SAMPLE_RATE, decode_16k, load_whisper, phrases_of, recognise, words_of
+
+    film = pipeline.load(voices_project, "draft")
+    whisper = load_whisper(drafts.model_of(film, "whisper-large-v3-turbo", ("whisper",), "transcription"), "cpu")
+    assert whisper.asr.feature_extractor.feature_size == 128     # the checkpoint's, not the default 80
+    voice = decode_16k(voices_project / "shots/sound/amina_fr.wav")
+    assert abs(len(voice) / SAMPLE_RATE - 6.2394) < 0.01
+    samples = np.tile(voice, 6)                                   # 37.4 s
+    duration = Fraction(len(samples), SAMPLE_RATE)
+    words, spaced = words_of(recognise(whisper, samples, "fr"), duration)
+    phrases = phrases_of(words, duration, spaced)
+    assert words and phrases
+    assert all(0 <= a.start <= a.end <= b.start for a, b in zip(words, words[1:]))
+    assert all(0 <= p.start < p.end <= duration for p in phrases)

@@ -17,6 +17,7 @@ is refused with the file to type instead.
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 import time
@@ -128,6 +129,12 @@ def _clean(text: str) -> str:
     return text.replace("-->", "\u2192")
 
 
+def within(duration: Fraction) -> Fraction:
+    """The last millisecond a transcript can name inside a recording of ``duration`` seconds
+    (WebVTT counts milliseconds: 5.6328 s rounds to 5.633, past the end)."""
+    return Fraction(math.floor(duration * 1000), 1000)
+
+
 def _ms(seconds: float | None, fallback: Fraction, limit: Fraction) -> Fraction:
     value = fallback if seconds is None else Fraction(round(float(seconds) * 1000), 1000)
     return min(max(value, Fraction(0)), limit)
@@ -137,6 +144,7 @@ def words_of(chunks: list[dict], duration: Fraction) -> tuple[list[Word], bool]:
     """Whisper's word chunks as words in order, each within the recording and none before the
     one before it ends; and whether the language separates words by spaces (Whisper's word
     texts then start with one)."""
+    duration = within(duration)
     words: list[Word] = []
     spaced = sum(str(c.get("text", "")).startswith(" ") for c in chunks) * 2 >= len(chunks)
     previous_end = Fraction(0)
@@ -154,6 +162,7 @@ def phrases_of(words: list[Word], duration: Fraction, spaced: bool) -> list[Phra
     """Words grouped into phrases: a new one after a sentence's end, a pause, or 7 seconds.
     Every phrase lasts (a word of no length takes a fifth of a second where there is room)
     and none overlaps the next; a phrase that cannot last joins the one before."""
+    duration = within(duration)
     groups: list[list[Word]] = []
     for word in words:
         if groups:

@@ -14,6 +14,7 @@ Example (shot file)::
       kind: latent-walk
       model: sd1.5               # or sdxl: an image model (one text embedding per frame)
       steps: 30
+      every: 2                   # diffuse one frame in two; optical flow makes the others
       # walk: and easing: are the draft's unless written here
 
 Runnable example::
@@ -70,6 +71,8 @@ class LatentWalkSettings(DiffusionBase):
     model: str = Field("sd1.5", pattern=MODEL_NAME_PATTERN, description=MODEL_DESCRIPTION)
     walk: list[WalkKey] | None = Field(None, description=WALK_DESCRIPTION + " Default: the draft's walk.")
     easing: Easing | None = Field(None, description="Pace between keyframes; default: the draft's, else linear.")
+    every: int = Field(1, ge=1, le=240, description="Diffuse one frame in this many (and every keyframe and the last "
+                       "frame); the frames between are made by racines' optical-flow interpolation. 1: every frame.")
 
     photograph: ClassVar[bool] = False
     inherits: ClassVar[tuple[str, ...]] = ("prompt", "negative_prompt", "seed", "walk", "easing")
@@ -194,9 +197,10 @@ class LatentWalkGenerator(DiffusionGenerator):
             noise = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=embeds_dtype)
             return generator, noise
 
+        diffused = diffused_frames(settings, shot.frames)
         noises = {seed: drawn(seed)[1].float().numpy() for step in steps for seed in step.seeds}
-        started, frames, retried = time.perf_counter(), [], []
-        for step in steps:
+        started, frames, retried = time.perf_counter(), {}, []
+        for step in (step for step in steps if step.frame in diffused):
             latents = torch.from_numpy(slerp(step.t, noises[step.seeds[0]], noises[step.seeds[1]])).to(embeds_dtype)
             kwargs = {name: self.mix(embeddings, step.prompts, name) for name in embeddings[prompts[0]]}
             kwargs.update(latents=latents, height=plan.height, width=plan.width,
@@ -213,7 +217,7 @@ class LatentWalkGenerator(DiffusionGenerator):
                 raise RenderFailed(f"{shot.file}: latent-walk with model '{settings.model}': frame {step.frame} "
                                    "holds NaN or infinite values (a VAE overflow)\n"
                                    "    fix: set precision: bfloat16 or float32 in the final: block")
-            frames.append(frame)
+            frames[step.frame] = frame
         scheduler = pipe.scheduler
         self.report.setdefault("runs", []).append({
             "model": model.source, "pipeline": self.pipeline_name, "device": on,
@@ -228,5 +232,34 @@ class LatentWalkGenerator(DiffusionGenerator):
                      "text": "linear mix of the prompts' embeddings", "noise": "slerp of the keyframes' seeds' noise",
                      "embeddings": {text: {name: tensor_digest(value) for name, value in parts.items()
                                            if value is not None} for text, parts in embeddings.items()},
-                     "frames": [step.record() for step in steps]}})
-        return np.stack(frames)
+                     "frames": [step.record() for step in steps], "diffused": sorted(diffused),
+                     "in_between": "optical flow between the diffused frames (racines.motion)"
+                     if len(diffused) < shot.frames else None}})
+        return np.stack(list(in_between(frames, shot.frames)))
+
+
+def diffused_frames(settings, count: int) -> set[int]:
+    """The frames a walk diffuses: one in ``every``, each keyframe, and the last."""
+    return set(range(0, count, settings.every)) | {key.frame for key in settings.walk} | {count - 1}
+
+
+def in_between(made: dict[int, np.ndarray], count: int):
+    """All ``count`` frames: the diffused ones as made, those between two of them interpolated
+    along the pair's optical flow at their exact place (computed once per pair)."""
+    from racines.generators.diffusion.timing import QUALITY, between, motion_of
+
+    known = sorted(made)
+    interpolator, pair = None, None
+    for frame in range(count):
+        if frame in made:
+            yield made[frame]
+            continue
+        after = next(k for k in known if k > frame)
+        before = max(k for k in known if k < frame)
+        if interpolator is None:
+            from racines.motion import for_quality
+
+            interpolator = for_quality(QUALITY)
+        if pair is None or pair[0] != before:
+            pair = before, motion_of(interpolator, made[before], made[after])
+        yield between(interpolator, pair[1], Fraction(frame - before, after - before))
