@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+import struct
 
 import numpy as np
 import pytest
@@ -20,8 +20,17 @@ from safetensors.torch import load_file, save_file
 from racines.cli import main
 from racines.pipeline import derived_for, load
 from racines.takes.store import TakeStore
-from racines.training.lora_manifest import read_header, tensor_sha256
-from tests.conftest import tree_digest, write_diffusion_project, write_tiny_project
+from racines.training.lora_manifest import (
+    LoraUnreadable,
+    beside,
+    leaks,
+    lora_dataset,
+    metadata,
+    read_header,
+    stamp,
+    tensor_sha256,
+)
+from tests.conftest import tree_digest, write_diffusion_project
 
 PORTRAIT = "source: {photo: photos/grid.png, contributor: Amina, consent: granted, credit: The A. family}\n"
 FLOWERS = "source: {photo: photos/bloom.png, contributor: Bao, consent: granted}\n"
@@ -92,12 +101,19 @@ def test_the_training_set_holds_the_consented_photographs_and_their_manifest(tin
     body = {k: v for k, v in manifest.items() if k != "sha256"}
     assert manifest["sha256"] == hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
                                                            ensure_ascii=False).encode()).hexdigest()
-    # both trainers' dataset configs, read back by their own formats' readers
-    kohya = tomllib.loads((folder / "kohya.toml").read_text())
-    assert kohya["datasets"][0]["subsets"][0] == {"image_dir": str(folder.resolve() / "10_rcnface"), "num_repeats": 10}
     toolkit = yaml.safe_load((folder / "ai-toolkit.yaml").read_text())
     assert toolkit["datasets"][0]["folder_path"] == str(folder.resolve() / "10_rcnface")
-    assert toolkit["trigger_word"] == "rcnface"
+    assert toolkit["trigger_word"] == "rcnface" and toolkit["datasets"][0]["caption_ext"] == "txt"
+
+
+def test_the_kohya_dataset_config_reads_back_as_toml(tiny_project):
+    tomllib = pytest.importorskip("tomllib")  # the standard library's TOML reader, Python 3.11+
+    write_dataset(tiny_project)
+    assert run(tiny_project, "dataset", "faces").exit_code == 0
+    folder = tiny_project / "renders" / "datasets" / "faces"
+    kohya = tomllib.loads((folder / "kohya.toml").read_text())
+    assert kohya["general"]["caption_extension"] == ".txt"
+    assert kohya["datasets"][0]["subsets"][0] == {"image_dir": str(folder.resolve() / "10_rcnface"), "num_repeats": 10}
 
 
 def test_a_caption_naming_a_person_is_refused_unless_they_chose_it(tiny_project):
@@ -129,6 +145,38 @@ def test_a_bad_dataset_file_is_refused_at_its_field(tiny_project, text, field, m
     result = run(tiny_project, "dataset", "faces")
     assert result.exit_code == 2, result.output
     assert "datasets/faces.yaml:" in result.output and f": {field}: " in result.output and message in result.output
+
+
+def test_a_lora_header_is_read_alone_and_a_damaged_one_refused(tmp_path):
+    lora = tmp_path / "petals.safetensors"
+    save_file({"b": torch.ones(3), "a": torch.arange(4.0)}, str(lora), metadata={
+        "ss_tag_frequency": json.dumps({"10_rcnface": {"amina": 2, "jasmine": 1}}), "format": "pt"})
+    identity = tensor_sha256(lora)
+    manifest = {"name": "faces", "images": [{"contributor": "Amina", "credit": "The A. family", "photo_sha256": "0" * 64}]}
+    assert stamp(lora, manifest, "faces") == identity == tensor_sha256(lora)
+    assert lora_dataset(lora).contributors() == ["The A. family"] and lora_dataset(lora).found_in == "header"
+    assert leaks(metadata(lora), ["Amina", "Bao"]) == ["ss_tag_frequency carries Amina"]
+    # a manifest edited by hand no longer matches its digest
+    length, header = read_header(lora)
+    header["__metadata__"]["racines.dataset_manifest"] = header["__metadata__"]["racines.dataset_manifest"].replace(
+        "Amina", "Someone")
+    raw = json.dumps(header).encode()
+    lora.write_bytes(struct.pack("<Q", len(raw)) + raw + lora.read_bytes()[8 + length:])
+    with pytest.raises(LoraUnreadable, match="does not match racines.dataset_sha256"):
+        lora_dataset(lora)
+    # a header declared larger than safetensors allows is refused unread; a file without one too
+    (tmp_path / "huge.safetensors").write_bytes(struct.pack("<Q", 100_000_001) + b"{}")
+    with pytest.raises(LoraUnreadable, match="huge.safetensors: the header declares 100000001 bytes"):
+        read_header(tmp_path / "huge.safetensors")
+    (tmp_path / "short.safetensors").write_bytes(b"abc")
+    with pytest.raises(LoraUnreadable, match="short.safetensors: not a safetensors file"):
+        read_header(tmp_path / "short.safetensors")
+    # kept beside instead: lora.dataset.json
+    plain = tmp_path / "plain.safetensors"
+    save_file({"a": torch.zeros(2)}, str(plain))
+    assert lora_dataset(plain) is None
+    beside(plain).write_text(json.dumps(manifest))
+    assert lora_dataset(plain).name == "faces" and lora_dataset(plain).found_in.endswith("plain.dataset.json")
 
 
 def tiny_lora(path):
