@@ -152,6 +152,9 @@ def validate(ctx: Context, profile: str | None) -> None:
     for withdrawal, made in pipeline.lora_withdrawals(film):
         click.echo(f"note: {withdrawal.line()}: shots naming it, not renderable: {', '.join(withdrawal.shots)}; "
                    f"takes made with it: {', '.join(made) or 'none'}")
+    for lora, count in pipeline.unaccounted(film).items():
+        click.echo(f"note: LoRA {lora} learned from {count} photograph{'s' if count > 1 else ''} the project no longer "
+                   "holds: their consent cannot be checked (keep a withdrawn photograph, with consent: withdrawn)")
     for note in pipeline.recording_notes(film):
         click.echo(f"note: sound: {note}")
     for note in pipeline.generator_notes(film):
@@ -420,6 +423,10 @@ def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> N
               *(f"  enhanced   {text}" for text in enhanced),
               f"negative     {settings.get('negative_prompt') or '-'}",
               f"seed         {settings.get('seed')}",
+              *(f"lora         {path} tensors sha256 {identity[:16]}..." + (
+                  f" (dataset '{dataset}', learned from photographs by {', '.join(people)})" if dataset else
+                  " (no dataset manifest: what it learned from is unknown to the project)")
+                for path, identity, dataset, people in pipeline.take_loras(film, take)),
               "software     " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["software"].items())),
               f"machine      {manifest['machine']['host']} ({manifest['machine']['platform']}), "
               f"by {manifest['machine']['user']} at {manifest['created']}",
@@ -625,8 +632,11 @@ def dataset(ctx: Context, words: tuple[str, ...], beside: bool) -> None:
 
 
 def _project_file(root: Path, text: str, suffix: str) -> Path:
-    """A file named on the command line, which must lie inside the project."""
+    """A file named on the command line (from the current folder, else from the project's), which
+    must lie inside the project."""
     path = (Path.cwd() / text).resolve()
+    if not path.exists():
+        path = (root / text).resolve()
     if not path.is_relative_to(root.resolve()) or not path.is_file() or path.suffix != suffix:
         raise UsageError(f"{text}: not a {suffix} file inside the project {root}\n"
                          f"    fix: copy it into the project (e.g. loras/) and give its path")

@@ -52,7 +52,9 @@ from racines.takes.resolve import Resolver, ShotState, describe_change, film_sta
 from racines.takes.reviews import REVIEWS_DIR, load_review
 from racines.takes.sheets import STRIP_WIDTH, contact_strip, film_sheet, sample_indices, shrink
 from racines.takes.store import Take, TakeStore
-from racines.training.consent import Withdrawal, with_training_consent, withdrawals
+from racines.training.consent import Withdrawal, unaccounted, with_training_consent, withdrawals  # noqa: F401 - unaccounted for the CLI
+from racines.training.dataset import check_datasets
+from racines.training.lora_manifest import lora_dataset
 
 EDL_DIR = "edl"
 RENDERS_DIR = "renders"
@@ -77,6 +79,7 @@ def validate(root: Path, profile: str | None = None) -> Film:
     decoded = DecodedImages(Path(root).resolve())
     film = load(root, profile, models=True, decoded=decoded)
     check_reviews(film)
+    check_datasets(film)  # training sets: datasets/*.yaml
     decoded.save()
     return film
 
@@ -166,6 +169,19 @@ def lora_withdrawals(film: Film) -> list[tuple[Withdrawal, list[str]]]:
                 if identities & {str(v) for k, v in take.info.cache_inputs.items() if k.startswith("lora ")}]
         out += [(withdrawal, made) for withdrawal in items]
     hashes.save()
+    return out
+
+
+def take_loras(film: Film, take: Take) -> list[tuple[str, str, str, list[str]]]:
+    """The LoRAs a take was made with: (path as the shot file writes it, identity in its key,
+    dataset name, whose photographs it learned from); the dataset is empty when unknown."""
+    weights = film.shots[take.shot_id].weights if take.shot_id in film.shots else {}
+    out = []
+    for name, identity in take.info.cache_inputs.items():
+        if name.startswith("lora "):
+            path = weights.get(name[5:])
+            dataset = lora_dataset(path) if path is not None and path.is_file() else None
+            out.append((name[5:], str(identity), dataset.name if dataset else "", dataset.contributors() if dataset else []))
     return out
 
 

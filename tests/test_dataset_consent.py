@@ -145,6 +145,8 @@ def test_a_bad_dataset_file_is_refused_at_its_field(tiny_project, text, field, m
     result = run(tiny_project, "dataset", "faces")
     assert result.exit_code == 2, result.output
     assert "datasets/faces.yaml:" in result.output and f": {field}: " in result.output and message in result.output
+    validated = run(tiny_project, "validate")  # racines validate reads the training sets too
+    assert validated.exit_code == 2 and f": {field}: " in validated.output
 
 
 def test_a_lora_header_is_read_alone_and_a_damaged_one_refused(tmp_path):
@@ -264,3 +266,9 @@ def test_a_withdrawal_reaches_the_lora_and_its_takes_and_nothing_else(tmp_path, 
         assert after[name] == digest, name  # every take kept as it was, s020's included
     film = load(root, "final")
     assert not any("learned from" in text for _, text in derived_for(film, TakeStore(root), film.shots["s040"]))
+
+    # a photograph taken out of the project altogether can no longer be checked: validation says so
+    (root / "datasets" / "faces.yaml").write_text(DATASET.split("  - photo: photos/jasmine.png")[0])
+    (root / "datasets" / "photos" / "jasmine.png").unlink()
+    result = run(root, "validate", "--profile", "final")
+    assert "note: LoRA loras/faces.safetensors learned from 1 photograph the project no longer holds" in result.output

@@ -38,6 +38,7 @@ from pydantic import Discriminator, Field, Tag
 from racines.film.model import Film, Shot
 from racines.film.schema import MAX_TEXT, GeneratorBase, KindProblem, Strict
 from racines.generators.base import Easing, Generator, ease
+from racines.media import fonts
 
 Weight = Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)]
 PromptText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
@@ -202,8 +203,6 @@ def seed_noise(seed: int, width: int, height: int) -> np.ndarray:
 def title_card(key: WalkKey, index: int, width: int, height: int) -> np.ndarray:
     """A keyframe as text: its prompts (with their weights when mixed), seed and frame; RGBA float
     in [0, 1], transparent where there is no text."""
-    from racines.media import fonts
-
     card = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(card)
     lines = [text if isinstance(key.prompt, str) else f"{text} ({weight:.2f})"
@@ -251,7 +250,13 @@ def draft_frame(step: Step, cards: list[np.ndarray], noises: dict[int, np.ndarra
     for frame in keyframes:
         x = min(width - 1, round((width - 1) * frame / max(1, frames - 1)))
         picture[top - bar:top + 2 * bar, max(0, x - bar // 2):x + bar // 2 + 1, :] = (0.95, 0.8, 0.4)
-    return (np.clip(picture, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    image = Image.fromarray((np.clip(picture, 0.0, 1.0) * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(image)  # where the frame stands: what the final's call at this frame is given
+    font = ImageFont.truetype(str(fonts.SANS), max(6, height // 40))
+    seeds = f"seed {step.seeds[0]}" if step.seeds[0] == step.seeds[1] else f"seeds {step.seeds[0]} > {step.seeds[1]}"
+    draw.text((bar * 2, top - bar * 2 - font.size * 1.3), f"frame {step.frame}   t {step.t:.2f}   {seeds}",
+              font=font, fill=(200, 190, 160))
+    return np.asarray(image)
 
 
 class WalkDraftGenerator(Generator):

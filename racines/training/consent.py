@@ -110,6 +110,19 @@ def withdrawals(film: Film) -> dict[Path, list[Withdrawal]]:
     return out
 
 
+def unaccounted(film: Film) -> dict[str, int]:
+    """Per LoRA the shots name (project-relative), how many photographs it learned from the project
+    no longer holds: their consent cannot be checked."""
+    datasets = lora_datasets(film)
+    consents = ledger(film) if datasets else {}
+    out = {}
+    for path, dataset in datasets.items():
+        missing = sum(1 for image in dataset.images() if str(image.get("photo_sha256", "")) not in consents)
+        if missing:
+            out[project_relative(film.root, path)] = missing
+    return out
+
+
 def with_training_consent(film: Film) -> Film:
     """The film with each shot that names a LoRA learned from a withdrawn photograph withheld
     (``Shot.withheld``: the reasons, which make it unconsented)."""

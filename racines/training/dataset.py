@@ -146,6 +146,22 @@ def load_dataset(film: Film, name: str) -> Dataset:
     return Dataset(name, out.file, parsed, tuple(items))
 
 
+def check_datasets(film: Film) -> None:
+    """Read every ``datasets/*.yaml`` and raise :class:`ValidationFailed` with all their problems
+    at once (racines validate)."""
+    problems: list[Problem] = []
+    for path in dataset_files(film.root):
+        try:
+            load_dataset(film, path.stem)
+        except ValidationFailed as exc:
+            problems += exc.problems
+        except UsageError as exc:
+            problems.append(Problem(file=project_relative(film.root, path), field="", message=str(exc).split("\n")[0],
+                                    fix="name the file with lower-case letters, digits, '-' and '_'"))
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def _resolve(film: Film, path: Path, parsed: DatasetFile, index: int, image: DatasetImage,
              out: _Collector) -> Item | None:
     caption = (image.caption if image.caption is not None else parsed.caption).replace("[trigger]", parsed.concept)
