@@ -223,6 +223,10 @@ def test_a_withdrawal_reaches_the_lora_and_its_takes_and_nothing_else(tmp_path, 
     store = TakeStore(root)
     assert [t.version for t in store.takes("s020")] == ["v001"]
 
+    shown = run(root, "provenance", "s020", "--profile", "final").output
+    assert (f"lora         ../loras/faces.safetensors tensors sha256 {data_before[:16]}... (dataset 'faces', learned "
+            "from photographs by The A. family, Lan)") in shown
+
     # the credits name whose photographs the LoRA learned from
     film = load(root, "final")
     lines = derived_for(film, store, film.shots["s040"])

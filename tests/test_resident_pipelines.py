@@ -141,6 +141,28 @@ def test_a_lora_reaches_both_wan22_experts_and_a_scale_change_never_reloads(tmp_
     assert any(note.startswith("LoRA fused (transformer, transformer_2)") for note in runs[0]["memory"])
 
 
+def test_a_take_in_bfloat16_does_not_depend_on_the_scales_fused_before_it(tmp_path, wan22_hub):
+    # fusing then unfusing in bfloat16 rounds the weights; the base weights are restored exactly
+    root = tmp_path / "film"
+    wan_lora(root / "loras")
+    bf16 = ", precision: bfloat16"
+    write_project(root, {"s010": shot_text(WAN22 % (LORA % 0.8 + bf16)), "s020": shot_text(WAN22 % (LORA % 0.3 + bf16)),
+                         "s030": shot_text(WAN22 % bf16)})
+    film = load(root, "final", models=True)
+    generator = get_generator("wan-i2v")
+    first = generator.generate(film.shots["s010"], film).frames
+    (entry,) = runtime._last.entries()
+    weight = entry.pipe.transformer.blocks[0].attn1.to_q.base_layer.weight
+    assert weight.dtype == torch.bfloat16
+    generator.generate(film.shots["s020"], film)
+    plain = generator.generate(film.shots["s030"], film).frames
+    assert torch.equal(weight, entry.base_weights[("transformer", "blocks.0.attn1.to_q")][0])  # the base, bit for bit
+    again = generator.generate(film.shots["s010"], film).frames
+    assert entry.unfused == 2 and np.array_equal(first, again)
+    runtime.release()
+    fresh = get_generator("wan-i2v").generate(film.shots["s030"], film).frames
+    assert np.array_equal(plain, fresh)
+
 def test_a_lora_file_is_loaded_into_both_experts_once(tmp_path, wan22_hub):
     root = tmp_path / "film"
     lora = wan_lora(root / "loras")

@@ -46,6 +46,7 @@ class Resident:
     active: tuple[tuple[str, float], ...] = ()                # (adapter name, scale) in effect now
     fused: tuple[str, ...] = ()            # components the active adapters are fused into
     unfused: int = 0                       # times the adapters were unfused to change them
+    base_weights: dict[tuple[str, str], tuple] = field(default_factory=dict)  # (component, layer) -> (weight, bias) on the host
     uses: int = 0
 
 

@@ -210,6 +210,7 @@ def _apply_loras(entry: resident.Resident, loras: tuple[tuple[str, float], ...])
         return notes + ([f"LoRA fused ({', '.join(entry.fused)})"] if entry.fused else [])
     if entry.fused:
         pipe.unfuse_lora(components=list(entry.fused))  # with the scales it was fused at
+        _restore_base_weights(entry)
         entry.fused = ()
         entry.unfused += 1
     if not active:
@@ -220,11 +221,42 @@ def _apply_loras(entry: resident.Resident, loras: tuple[tuple[str, float], ...])
     pipe.enable_lora()
     pipe.set_adapters(list(wanted), adapter_weights=list(wanted.values()))
     components = tuple(part for part, names in pipe.get_list_adapters().items() if set(names) & set(wanted))
+    _keep_base_weights(entry, components)
     pipe.fuse_lora(components=list(components), lora_scale=1.0, adapter_names=list(wanted))
     entry.active, entry.fused = active, components
     _forget_adapters(entry)
     return notes + [f"LoRA fused ({', '.join(components)})"
                     + (f"; this pipeline's adapters were unfused {entry.unfused} time(s) before" if entry.unfused else "")]
+
+
+def _adapted_layers(pipe, component: str):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in getattr(pipe, component).named_modules():
+        if isinstance(module, BaseTunerLayer):
+            yield name, module.get_base_layer()
+
+
+def _keep_base_weights(entry: resident.Resident, components: tuple[str, ...]) -> None:
+    """A host copy of the base weights of every layer about to be fused, once per layer. Fusing
+    adds the adapters' product in the weights' dtype and unfusing subtracts it; in bfloat16 that
+    does not give the weights back, so a take would depend on the shots its worker made before.
+    The copies restore them exactly (host memory: the adapted layers' size, kept while resident)."""
+    for component in components:
+        for name, layer in _adapted_layers(entry.pipe, component):
+            if (component, name) not in entry.base_weights:
+                bias = layer.bias.detach().to("cpu", copy=True) if getattr(layer, "bias", None) is not None else None
+                entry.base_weights[(component, name)] = (layer.weight.detach().to("cpu", copy=True), bias)
+
+
+def _restore_base_weights(entry: resident.Resident) -> None:
+    """The exact base weights back after an unfuse (see :func:`_keep_base_weights`)."""
+    for (component, name), (weight, bias) in entry.base_weights.items():
+        layer = getattr(entry.pipe, component).get_submodule(name).get_base_layer()
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if bias is not None:
+                layer.bias.copy_(bias)
 
 
 def _adapter_identity(path: str) -> tuple[str, int]:
