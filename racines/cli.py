@@ -395,14 +395,22 @@ def contact_sheet(ctx: Context, profile: str | None) -> None:
 @main.command()
 @click.argument("shot")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@click.option("--apparatus", "show_apparatus", is_flag=True,
+              help="Print the take's apparatus card: the chain of models, their size, licence and revision, what "
+              "the text encoders read and cut off, the scheduler, and what the take cost.")
 @PROFILE
 @click.pass_obj
-def provenance(ctx: Context, shot: str, as_json: bool, profile: str | None) -> None:
+def provenance(ctx: Context, shot: str, as_json: bool, show_apparatus: bool, profile: str | None) -> None:
     """How SHOT's take was made: photograph, consent, prompts, seed, generator, versions, machine."""
     film = ctx.film(profile)
     pipeline.select_shots(film, [shot])
     take, embedded = pipeline.provenance(film, shot)
     manifest = take.manifest
+    if show_apparatus:
+        from racines.takes.card import card_lines
+
+        click.echo("\n".join(card_lines(manifest)))
+        return
     voices = pipeline.shot_voices(film, shot)
     if as_json:
         click.echo(json.dumps({**manifest, **({"sound": voices} if voices else {})}, indent=2, sort_keys=True,

@@ -74,3 +74,18 @@ def project_lock(root: Path, wait_s: float = 0.0, on_wait: Callable[[str], None]
         yield path
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+@contextmanager
+def short_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for a read-modify-write that takes milliseconds
+    (decisions, the drafts' record): a second process waits for it; the kernel releases it when
+    its holder exits in any way."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

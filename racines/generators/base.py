@@ -87,6 +87,21 @@ class Generator:
         """What the last :meth:`frames` call decided at run time (device, prompts...), for the manifest."""
         return {}
 
+    def apparatus(self) -> dict:
+        """The apparatus card of the last :meth:`frames` call: the chain the pictures went through.
+        A weightless kind's chain is its own code and the racines.motion pieces it runs, no weights."""
+        doc = (getattr(self, "settings", None).__doc__ or type(self).__doc__ or "").strip().splitlines()
+        chain = [{"role": "frames", "component": f"{type(self).__module__}.{type(self).__name__}",
+                  "does": doc[0] if doc else "", "parameters": 0}]
+        chain += [{"role": "motion", "component": module, "parameters": 0} for module in self.runtime_modules
+                  if module.startswith("racines.motion")]
+        return {"generator": self.name, "version": self.version, "weights": False, "runs": [], "after": chain,
+                "parameters": 0}
+
+    def artefacts(self) -> dict:
+        """Pictures of the last :meth:`frames` call to keep with the take, by file name (PIL images)."""
+        return {}
+
     def describe(self, models: list[str] | None = None) -> str:
         models = list(self.models) if models is None else models
         return f"racines {self.name} {self.version} (no model weights)" if not models else \

@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from racines.core.atomic import write_json
+from racines.core.lock import short_lock
 from racines.errors import ModelUnavailable, Problem, UsageError, ValidationFailed
 from racines.film.model import Film, SoundClip
 from racines.models.resolve import ModelMissing, ModelRefused, ResolvedModel, UnknownModel, entry_of, resolve
@@ -120,9 +121,10 @@ def read_record(root: Path) -> dict[str, dict]:
 
 def remember(root: Path, relpath: str, **made) -> None:
     """Add how the draft at ``relpath`` was made to the record (written whole, atomically)."""
-    drafts = read_record(root)
-    drafts[relpath] = {**made, "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    write_json(root / RECORD, {"schema_version": 1, "drafts": drafts})
+    with short_lock(root / RECORD.with_name(".drafts.lock")):  # two runs at once each keep their entries
+        drafts = read_record(root)
+        drafts[relpath] = {**made, "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        write_json(root / RECORD, {"schema_version": 1, "drafts": drafts})
 
 
 def choose_device(device: str) -> str:

@@ -15,6 +15,7 @@ import ffmpeg
 import numpy as np
 
 from racines import __version__
+from racines.core.cost import Meter
 from racines.core.identity import machine
 from racines.errors import RenderFailed
 from racines.film.model import Film, Shot
@@ -72,8 +73,9 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
         count, total = 0, shot.frames + 2 * film.handles
         wanted = {film.handles + i for i in sample_indices(shot.frames)}
         samples = []
-        with FrameWriter(ffmpeg.merge_outputs(lossless, editorial), f"encoding take {shot.id} {take_version}",
-                         metadata={str(staging / media_name): embedded_provenance(manifest)}) as writer:
+        meter = Meter(gpu=generator.runs_on_gpu)  # the take's energy: generation and encoding together
+        with meter, FrameWriter(ffmpeg.merge_outputs(lossless, editorial), f"encoding take {shot.id} {take_version}",
+                                metadata={str(staging / media_name): embedded_provenance(manifest)}) as writer:
             for frame in generator.frames_with_handles(shot, film, film.handles, derived):
                 if frame.shape != (film.height, film.width, 3) or frame.dtype != np.uint8:
                     raise RenderFailed(f"generator {generator.name} made a frame of shape {frame.shape} "
@@ -89,10 +91,14 @@ def make_take(film: Film, shot: Shot, store: TakeStore, hashes: HashCache | None
                                f"the shot file asks for {shot.frames} and {film.handles} of handle at each end")
         samples[len(samples) // 2][1].save(staging / THUMBNAIL_NAME, quality=88)
         contact_strip(samples).save(staging / CONTACT_NAME, quality=88)
+        artefacts = generator.artefacts()  # the X-ray strip...: in the staging folder, so kept only with the take
+        for name, picture in artefacts.items():
+            picture.save(staging / name)
         # device, precision, prompts as written and enhanced...: known once the frames are drawn
         return manifest.model_copy(update={
             "timings": {"generate_and_encode_s": round(time.perf_counter() - started, 3)},
-            "generation": generator.provenance()})
+            "generation": generator.provenance(), "apparatus": generator.apparatus(), "cost": meter.result,
+            "media": manifest.media.model_copy(update={"artefacts": sorted(artefacts)})})
 
     try:
         take = store.create(shot.id, fill)

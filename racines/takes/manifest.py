@@ -58,6 +58,7 @@ class MediaRecord(_Record):
     contact_sheet: str = "contact.jpg"
     timecode_start: str = "00:00:00:00"
     codec: str = ""
+    artefacts: list[str] = Field(default_factory=list)  # pictures kept with the take (the X-ray strip)
 
 
 class TakeManifest(_Record):
@@ -81,6 +82,8 @@ class TakeManifest(_Record):
     machine: dict[str, str] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
     generation: dict[str, Any] = Field(default_factory=dict)  # what the generator decided at run time
+    apparatus: dict[str, Any] = Field(default_factory=dict)   # the chain of models and what the encoders read
+    cost: dict[str, Any] = Field(default_factory=dict)        # GPU-seconds and energy, with the method
 
     @model_validator(mode="before")
     @classmethod

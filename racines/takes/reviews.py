@@ -12,8 +12,6 @@ are appended to the take's list, never replaced by a later decision.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ from pydantic_core import ErrorDetails
 
 from racines.core.atomic import atomic_path
 from racines.core.identity import current_user
+from racines.core.lock import short_lock
 from racines.core.reading import Unreadable, read_limited
 from racines.errors import Problem, UsageError, ValidationFailed, shorten
 from racines.takes.store import TakeStore
@@ -192,16 +191,9 @@ def save_review(root: Path, review: Review) -> None:
 
 @contextmanager
 def decisions_locked(root: Path) -> Iterator[None]:
-    """Hold the project's lock on decisions for a read-modify-write of a reviews file; the
-    kernel releases it when its holder exits in any way."""
-    path = Path(root) / DECISIONS_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # decisions take milliseconds: wait for the other one
+    """Hold the project's lock on decisions for a read-modify-write of a reviews file."""
+    with short_lock(Path(root) / DECISIONS_LOCK):
         yield
-    finally:
-        os.close(fd)
 
 
 def _takes_of(store: TakeStore, shot_id: str, version: str) -> dict:

@@ -146,6 +146,8 @@ class DiffusionGenerator(Generator):
 
     def __init__(self):
         self.report: dict[str, Any] = {}
+        self.cards: list[dict[str, Any]] = []        # the apparatus card of each pipeline run
+        self.strips: list[Image.Image] = []          # the X-ray strips of the runs that asked for one
 
     # --- shapes --------------------------------------------------------------------------
 
@@ -310,6 +312,8 @@ class DiffusionGenerator(Generator):
                 extra[".".join(("speed", *loc))] = changed
                 if changed.get("fp8"):
                     extra["library torchao"] = _version_of("torchao")
+            if part.xray is not None:  # same pixels, but a take with its strip: recorded only when set
+                extra[".".join(("xray", *loc))] = part.xray.model_dump(mode="json")
         return extra
 
     def models_for(self, shot: Shot, film: Film) -> list[str]:
@@ -327,6 +331,22 @@ class DiffusionGenerator(Generator):
 
     def provenance(self) -> dict:
         return dict(self.report)
+
+    def apparatus(self) -> dict:
+        """The card of the last take: each pipeline run's chain of models and what its encoders read,
+        then the retiming to the film's rate (:mod:`racines.motion`)."""
+        retime = {"role": "retime", "component": "racines.generators.diffusion.timing.conform",
+                  "uses": "racines.motion optical-flow interpolation where frames fall between",
+                  "parameters": 0, **({"retime": self.report["retime"]} if "retime" in self.report else {})}
+        return {"generator": self.name, "version": self.version, "weights": True, "runs": list(self.cards),
+                "after": [retime], "parameters": sum(card["parameters"] for card in self.cards)}
+
+    def artefacts(self) -> dict[str, Image.Image]:
+        from racines.generators.diffusion.xray import STRIP_NAME
+
+        if len(self.strips) == 1:
+            return {STRIP_NAME: self.strips[0]}
+        return {STRIP_NAME.replace(".png", f"-{index}.png"): strip for index, strip in enumerate(self.strips, 1)}
 
     # --- generation ----------------------------------------------------------------------
 
@@ -402,6 +422,7 @@ class DiffusionGenerator(Generator):
         prompt, negative = settings.prompt or "", settings.negative_prompt or ""
         report = {"model": model.source, "pipeline": self.pipeline_name, "prompt": prompt}
         images = self.prepare(settings, plan, shot, film)
+        enhancer = None
         if settings.enhance_prompt and self.takes_prompt:
             enhancer = resolve(settings.enhance_prompt, entry_of(film, settings.enhance_prompt), film.root)
             prompt = enhance(prompt, enhancer, on)
@@ -417,10 +438,18 @@ class DiffusionGenerator(Generator):
         loaded = runtime.load(loading)
         report.update(self.configure(loaded.pipe, settings, plan))
         kwargs = self.call_kwargs(settings, plan, images, prompt, negative)
+        xray = None
+        if settings.xray is not None:
+            from racines.generators.diffusion.xray import XRay
+
+            xray = XRay(settings.xray.every, self.steps(settings), plan.width, plan.height, plan.num_frames)
+            kwargs.update(callback_on_step_end=xray, callback_on_step_end_tensor_inputs=["latents"])
         started = time.perf_counter()
 
         def call():
             kwargs["generator"] = runtime.seeded(settings.seed)  # fresh noise for a retry too
+            if xray is not None:
+                xray.reset()
             if self.decodes_latents:  # the decode runs apart, so that running out of memory there retries it alone
                 return loaded.pipe(**{**kwargs, "output_type": "latent"}).frames
             return self.output(loaded.pipe(**kwargs))
@@ -441,6 +470,10 @@ class DiffusionGenerator(Generator):
                       call={k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
                       memory=loaded.notes + retried, load_s=loaded.seconds,
                       denoise_and_decode_s=round(time.perf_counter() - started, 3))
+        if xray is not None:
+            report["xray"] = xray.record()
+            self.strips.append(xray.strip())
+        self.cards.append(self.card(loaded.pipe, model, settings, shot, prompt, kwargs, report, enhancer))
         if loading.speed:
             from racines.generators.diffusion import speed
 
@@ -450,12 +483,25 @@ class DiffusionGenerator(Generator):
         self.report.setdefault("runs", []).append(report)
         return frames
 
+    def card(self, pipe, model: ResolvedModel, settings, shot: Shot, received: str, kwargs: dict, report: dict,
+             enhancer: ResolvedModel | None = None) -> dict:
+        """The apparatus card of one pipeline run (:mod:`.apparatus`)."""
+        from racines.generators.diffusion import apparatus
+
+        loras = [apparatus.lora_record(shot.weights[lora.path], lora.scale, lora.path) for lora in settings.lora]
+        return apparatus.card(
+            pipe, model, written=settings.prompt or "", enhanced=report.get("prompt_enhanced"), enhancer=enhancer,
+            received=received if self.takes_prompt else "", loras=loras, seed=settings.seed,
+            max_sequence_length=kwargs.get("max_sequence_length"),
+            steps=kwargs.get("num_inference_steps"))
+
     def generate(self, shot: Shot, film: Film) -> Clip:
         """The pipeline's float frames for this shot, before retiming, resizing and quantisation."""
         settings = shot.generator
         plan = self.plan(settings, shot, film)
         self.check_inputs(settings, plan)
         self.report = {"plan": asdict(plan)}
+        self.cards, self.strips = [], []
         frames = self.run(settings, plan, shot, film)
         return Clip(frames=frames, fps=Fraction(plan.fps))
 

@@ -72,6 +72,12 @@ class Speed(Strict):
                 if value != type(self).model_fields[name].default}
 
 
+class Xray(Strict):
+    """A contact strip of the generation's intermediate states, kept with the take (xray.png)."""
+
+    every: int = Field(5, ge=1, le=500, description="Keep a preview every N denoising steps (and the last step's).")
+
+
 MODEL_DESCRIPTION = "A name from racines models (models.yaml or the built-in list)."
 
 
@@ -92,6 +98,10 @@ class DiffusionBase(FinalBase):
     speed: Speed = Field(default_factory=Speed, json_schema_extra={"pixels": False})  # keyed by key_extra
     max_sequence_length: int | None = Field(
         None, ge=1, le=1024, description="Text tokens the encoder reads; default: the pipeline's own.")
+    xray: Xray | None = Field(
+        None, description="Keep a strip of the image emerging step by step (previewed from the latents, no "
+        "second decode). Does not change the pixels; a take made with it is a take of its own.",
+        json_schema_extra={"pixels": False})  # keyed by key_extra when set
 
     def inherit(self, draft: KindSettings) -> DiffusionBase:
         """A keyframe mapping as target inherits in turn from this block."""

@@ -130,6 +130,7 @@ class LatentWalkGenerator(DiffusionGenerator):
         plan = self.plan(settings, shot, film)
         self.check_inputs(settings, plan)
         self.report = {"plan": {"width": plan.width, "height": plan.height, "frames": shot.frames}}
+        self.cards, self.strips = [], []
         frames = self.walk(settings, plan, shot, film)
         return Clip(frames=frames, fps=Fraction(film.rate))  # a frame of the shot per picture: no retiming
 
@@ -200,11 +201,19 @@ class LatentWalkGenerator(DiffusionGenerator):
         diffused = diffused_frames(settings, shot.frames)
         noises = {seed: drawn(seed)[1].float().numpy() for step in steps for seed in step.seeds}
         started, frames, retried = time.perf_counter(), {}, []
+        xray = None
+        if settings.xray is not None:  # the strip of the walk's first diffused frame
+            from racines.generators.diffusion.xray import XRay
+
+            xray = XRay(settings.xray.every, self.steps(settings), plan.width, plan.height)
         for step in (step for step in steps if step.frame in diffused):
             latents = torch.from_numpy(slerp(step.t, noises[step.seeds[0]], noises[step.seeds[1]])).to(embeds_dtype)
             kwargs = {name: self.mix(embeddings, step.prompts, name) for name in embeddings[prompts[0]]}
             kwargs.update(latents=latents, height=plan.height, width=plan.width,
                           num_inference_steps=self.steps(settings), guidance_scale=guidance, output_type="np")
+            if xray is not None and not frames:
+                xray.reset()
+                kwargs.update(callback_on_step_end=xray, callback_on_step_end_tensor_inputs=["latents"])
 
             def call(kwargs=kwargs, step=step):
                 # a stochastic scheduler draws from the nearer keyframe's generator, as its plain call would
@@ -219,6 +228,14 @@ class LatentWalkGenerator(DiffusionGenerator):
                                    "    fix: set precision: bfloat16 or float32 in the final: block")
             frames[step.frame] = frame
         scheduler = pipe.scheduler
+        card = self.card(pipe, model, settings, shot, prompts[0], {"num_inference_steps": self.steps(settings)}, {})
+        from racines.generators.diffusion.apparatus import token_report
+
+        card["prompt"]["keyframes"] = {text: token_report(pipe, text) for text in prompts}
+        self.cards.append(card)
+        if xray is not None:
+            self.report["xray"] = {**xray.record(), "frame": min(diffused)}
+            self.strips.append(xray.strip())
         self.report.setdefault("runs", []).append({
             "model": model.source, "pipeline": self.pipeline_name, "device": on,
             "dtype": str(dtype).replace("torch.", ""), "seed": settings.seed, "negative_prompt": negative,

@@ -103,6 +103,10 @@ class XRay:
         self.method = ""
         self.seconds = 0.0
 
+    def reset(self) -> None:
+        """Before a retry: the strip is of the call that made the take."""
+        self.tiles, self.stats, self.seconds = [], [], 0.0
+
     def wanted(self, step: int) -> bool:
         return (step + 1) % self.every == 0 or step + 1 == self.steps
 

@@ -1,0 +1,120 @@
+"""The apparatus card: the chain of models of every generator kind, their parameter counts read from
+safetensors headers (equal to the models' own count), and the exact tokens an encoder cut off."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from racines.cli import main
+from racines.generators import get_generator
+from racines.generators.diffusion import tiny
+from racines.generators.diffusion.apparatus import header_shapes, parameters_in, token_report
+from racines.pipeline import load
+from racines.takes.store import TakeStore
+from tests.conftest import write_diffusion_project
+
+WORDS = (tiny.WORDS[3:] * 4)[:90]           # 90 known words: one token each with the tiny tokenizers
+LONG = " ".join(WORDS)
+PHOTO = "source: {photo: photos/grid.png, contributor: Amina, consent: granted}\nduration: 12\n"
+DRAFT = f"generator: {{kind: morph, prompt: {LONG}, seed: 3, target: photos/bloom.png}}\n"
+TEXT = "max_sequence_length: 16, steps: 2"
+SHOTS = {  # kind -> (final block, tiny builder, {tokenizer: window})
+    "svd": ("{kind: svd, model: tiny-svd, width: 32, height: 32, num_frames: 14, steps: 2}", "svd", {}),
+    "wan-i2v": (f"{{kind: wan-i2v, model: tiny-wan, width: 16, height: 16, num_frames: 9, {TEXT}}}", "wan-i2v",
+                {"tokenizer": 16}),
+    "wan-flf2v": (f"{{kind: wan-flf2v, model: tiny-wan-flf, width: 16, height: 16, num_frames: 9, {TEXT}}}",
+                  "wan-flf2v", {"tokenizer": 16}),
+    "ltx": (f"{{kind: ltx, model: tiny-ltx, width: 32, height: 32, num_frames: 9, {TEXT}}}", "ltx", {"tokenizer": 16}),
+    "cogvideox": (f"{{kind: cogvideox, model: tiny-cog, width: 16, height: 16, num_frames: 9, {TEXT}}}", "cogvideox",
+                  {"tokenizer": 16}),
+    "keyframe": ("{kind: keyframe, model: tiny-sd, width: 32, height: 32, steps: 2, strength: 0.6}", "sd",
+                 {"tokenizer": 77}),
+    "kontext": (f"{{kind: keyframe, model: tiny-kontext, width: 32, height: 32, {TEXT}}}", "flux-kontext",
+                {"tokenizer": 77, "tokenizer_2": 16}),
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_hub):
+    ids = {kind: f"s{index:02d}0" for index, kind in enumerate(SHOTS, 1)}
+    root = write_diffusion_project(tmp_path_factory.mktemp("apparatus") / "film",
+                                   {ids[k]: PHOTO + DRAFT + f"final: {SHOTS[k][0]}\n" for k in SHOTS})
+    return root, ids
+
+
+def live_counts(pipe) -> dict[str, int]:
+    return {name: sum(p.numel() for p in module.parameters()) for name, module in pipe.components.items()
+            if isinstance(module, torch.nn.Module)}
+
+
+@pytest.mark.parametrize("kind", list(SHOTS))
+def test_card_of_each_diffusion_kind(project, kind):
+    root, ids = project
+    film = load(root, "final", models=True)
+    generator = get_generator(film.shots[ids[kind]].kind)
+    list(generator.frames(film.shots[ids[kind]], film))
+    card = generator.apparatus()
+    assert card["weights"] is True and len(card["runs"]) == 1
+    run = card["runs"][0]
+    live = live_counts(tiny.BUILDERS[SHOTS[kind][1]]())
+    counted = {m["component"]: m["parameters"] for m in run["chain"] if "component" in m and m["role"] != "adapter"}
+    assert counted == live  # every module of the pipeline, each counted from its headers alone
+    assert all(m["counted_from"] == "safetensors headers" for m in run["chain"] if "component" in m)
+    roles = [m["role"] for m in run["chain"]]
+    assert roles == sorted(roles, key=["text encoder", "image encoder", "denoiser", "VAE", "scheduler"].index)
+    assert run["chain"][-1]["class"] == type(tiny.BUILDERS[SHOTS[kind][1]]().scheduler).__name__
+    model = run["model"]
+    assert model["source"].startswith(f"racines-tiny/{SHOTS[kind][1]}@") and len(model["revision"]) == 40
+    assert model["model_card"] == f"https://huggingface.co/racines-tiny/{SHOTS[kind][1]}"
+    assert model["training_data"] == "not disclosed in the model card"
+    assert run["prompt"]["written"] == LONG and run["seed"] == 3
+    encoders = {e["tokenizer"]: e for e in run["prompt"]["encoders"]}
+    assert {name: e["window"] for name, e in encoders.items()} == SHOTS[kind][2]
+    for name, window in SHOTS[kind][2].items():  # the exact words past each encoder's window
+        assert encoders[name]["lost_tokens"] == WORDS[window:]
+        assert encoders[name]["received"].split() == WORDS[:window]
+        assert encoders[name]["lost_text"].split() == WORDS[window:]
+    assert card["after"][0]["role"] == "retime" and card["after"][0]["retime"]["take_frames"] == 12
+
+
+def test_header_counts_equal_loaded_counts_and_refuse_a_huge_header(tmp_path):
+    pipe = tiny.wan()
+    tiny.save(pipe, tmp_path / "wan")
+    for name, count in live_counts(pipe).items():
+        assert parameters_in(tmp_path / "wan" / name) == count
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes((200_000_000).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ValueError, match="too large"):
+        header_shapes(bad)
+    assert parameters_in(tmp_path) is None  # no safetensors here: no count rather than 0
+
+
+def test_a_short_prompt_loses_nothing_and_the_encoder_receives_it_whole():
+    pipe = tiny.wan()
+    report = token_report(pipe, "her scarf into jasmine flowers", 16)
+    assert report[0]["truncated"] == 0 and report[0]["lost_tokens"] == [] and report[0]["received"] == \
+        "her scarf into jasmine flowers"
+
+
+def test_weightless_kinds_have_a_card_in_the_manifest_and_in_provenance(tiny_project):
+    result = CliRunner().invoke(main, ["--project", str(tiny_project), "render"])
+    assert result.exit_code == 0, result.output
+    store = TakeStore(tiny_project)
+    kinds = {}
+    for shot in ("s010", "s020", "s030", "s040"):
+        manifest = json.loads((store.latest(shot).folder / "manifest.json").read_text())
+        card = manifest["apparatus"]
+        kinds[card["generator"]] = card
+        assert card["weights"] is False and card["parameters"] == 0 and card["runs"] == []
+        assert card["after"][0]["component"].startswith(f"racines.generators.{card['generator']}.")
+        assert manifest["cost"]["method"] == "cpu-time-estimate" and manifest["cost"]["estimate"] is True
+    assert [m["component"] for m in kinds["morph"]["after"][1:]] == ["racines.motion.morph", "racines.motion.warp"]
+    assert set(kinds) == {"kenburns", "morph", "still", "credits"}
+    shown = CliRunner().invoke(main, ["--project", str(tiny_project), "provenance", "s020", "--apparatus"])
+    assert shown.exit_code == 0, shown.output
+    assert "racines.motion.morph" in shown.output and "no model weights" in shown.output
+    assert get_generator("walk").apparatus()["after"][0]["component"] == "racines.generators.walk.WalkDraftGenerator"
