@@ -23,9 +23,11 @@ import opentimelineio as otio
 
 from racines import __version__
 from racines.core.atomic import atomic_path, write_json
+from racines.core.cost import sentence, totals
 from racines.edit.timeline import record_ranges
 from racines.errors import ExitCode
 from racines.film.model import Film
+from racines.takes.card import card_lines
 from racines.takes.resolve import Resolver
 from racines.takes.store import TakeStore
 
@@ -83,6 +85,7 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
     times = _record_in(film) if film else {}
     slug = film.slug() if film else "film"
     resolver = Resolver(film, store) if film is not None else None
+    made, cut = [], []  # manifests: the night's new takes, and the takes the cut uses
     for shot_id, record in records.items():
         # at the batch's profile
         selected = resolver.cut_take(shot_id) if resolver and shot_id in resolver.film.shots else None
@@ -101,7 +104,14 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
                              "created": take.manifest.get("created"), "cache_key": take.cache_key,
                              "thumbnail": _existing(root, take.folder / media.get("thumbnail", "thumbnail.jpg")),
                              "contact_sheet": _existing(root, take.folder / media.get("contact_sheet", "contact.jpg")),
-                             "media": _existing(root, take.media)}
+                             "media": _existing(root, take.media),
+                             "xray": next((_existing(root, take.folder / name) for name in media.get("artefacts", [])
+                                           if name.startswith("xray")), None),
+                             "apparatus": card_lines(take.manifest), "cost": take.manifest.get("cost") or {}}
+            if entry["state"] == "made":
+                made.append(take.manifest)
+        if selected is not None:
+            cut.append(selected.manifest)
         entry["log"] = _rel(root, log) if log.is_file() else None
         if shot_id in times:
             entry["record_in_s"], entry["record_out_s"] = (round(float(t), 3) for t in times[shot_id])
@@ -127,6 +137,8 @@ def _summary(context: Context, film: Film | None, records: dict, film_record, co
         "film": {**asdict(film_record), "master": _existing(root, master), "review": _existing(root, review),
                  "log": _rel(root, film_log) if film_log.is_file() else None},
         "shots": shots,
+        "cost": {"made": {**totals(made), "sentence": sentence(totals(made), "tonight's takes")},
+                 "cut": {**totals(cut), "sentence": sentence(totals(cut), "the takes in the cut")}},
     }
 
 
@@ -211,6 +223,8 @@ margin-left:8px;vertical-align:2px;color:#fff;background:var(--idle);text-transf
 .noimage{width:200px;height:112px;border-radius:6px;background:repeating-linear-gradient(45deg,#eee9e0,#eee9e0 8px,
 #e6e0d5 8px,#e6e0d5 16px);display:grid;place-items:center;color:var(--muted);font-size:.85rem}
 .strip{max-width:100%;border-radius:4px;margin:6px 0}
+.xray{image-rendering:pixelated}
+.apparatus pre{white-space:pre-wrap;font-size:12px;margin:4px 0}
 .why{margin:4px 0;font-size:.9rem}
 pre.error{background:#fbeeec;color:#5e1410;border-radius:6px;padding:8px 10px;white-space:pre-wrap;
 overflow-wrap:anywhere;font-size:.82rem;margin:6px 0}
@@ -253,6 +267,9 @@ def render_page(summary: dict, page_dir: Path, root: Path) -> str:
              ("Profile", summary["profile"] + (f" ({summary['profile_note']})" if summary["profile_note"] else "")),
              ("Ran on", summary["executor"] or "-"), ("Machine", summary["machine"].get("host", "?")),
              ("Exit code", f"{code} ({summary['outcome']})")]
+    if summary.get("cost"):
+        facts += [("Cost", summary["cost"][part]["sentence"]) for part in ("made", "cut")
+                  if summary["cost"][part]["takes"] or summary["cost"][part]["takes_without_cost"]]
     out += [f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts] + ["</dl>", "</header>"]
     if summary["fatal"]:
         out += ['<section class="panel" id="fatal"><h2>The batch stopped before any work</h2>',
@@ -341,6 +358,12 @@ def _shot_card(shot: dict, summary: dict, page_dir: Path, root: Path) -> str:
     if take and take["contact_sheet"]:
         parts.append(f'<img class="strip" src="{_href(page_dir, root, take["contact_sheet"])}" '
                      f'alt="contact sheet of {_e(sid)} {_e(take["version"])}">')
+    if take and take.get("xray"):
+        parts.append(f'<img class="strip xray" src="{_href(page_dir, root, take["xray"])}" '
+                     f'alt="x-ray of {_e(sid)} {_e(take["version"])}: the image emerging step by step">')
+    if take and take.get("apparatus"):
+        parts.append('<details class="apparatus"><summary>Apparatus card</summary>'
+                     f'<pre>{_e(chr(10).join(take["apparatus"]))}</pre></details>')
     links = []
     if summary["film"]["review"] and "record_in_s" in shot and take:
         fragment = f"t={shot['record_in_s']:g},{shot['record_out_s']:g}"

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field
 
+from racines.core.cost import sentence, totals
 from racines.film.model import Film, Shot
 from racines.film.schema import MAX_NAME, GeneratorBase
 from racines.generators.base import Generator
@@ -31,6 +32,10 @@ class CreditsSettings(GeneratorBase):
     extra_lines: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
         default_factory=list, max_length=50, description="Lines added after the contributors.")
 
+    cost: bool = Field(False, description="Add what making the images of the cut cost: GPU-hours and kWh, with how "
+                       "they were known (measured on the GPU or estimated from CPU time). The card then changes "
+                       "whenever a take of the cut is made again.", json_schema_extra={"pixels": False})  # keyed by the lines
+
     photograph: ClassVar[bool] = False
 
 
@@ -39,7 +44,7 @@ def _credited(credit: str, person: str) -> str:
 
 
 def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str],
-                 sound: list[dict] | None = None) -> list[list[str]]:
+                 sound: list[dict] | None = None, cost: bool = False) -> list[list[str]]:
     """The card's text as [style, line] pairs, from the manifests of the takes in the cut and
     the voices and music heard (``sound``: racines.takes.resolve gives them)."""
     contributors: list[str] = []
@@ -74,6 +79,11 @@ def credit_lines(manifests: list[dict], heading: str, extra_lines: list[str],
         if heard[role]:
             lines += [["gap", ""], ["head", head]] + [["body", line] for line in heard[role]]
     lines += [["gap", ""], ["head", "Images made with"]] + [["body", m] for m in makers]
+    total = totals(manifests)
+    if cost and total["takes"]:  # what making the images cost, with how it was known
+        figures, _, method = sentence(total, "This film").partition(" (")
+        lines += [["gap", ""], ["body", figures],
+                  ["head", "; ".join(filter(None, [method.rstrip(")"), "the takes in the cut, retakes not counted"]))]]
     if extra_lines:
         lines += [["gap", ""]] + [["body", x] for x in extra_lines]
     return lines
@@ -87,10 +97,10 @@ class CreditsGenerator(Generator):
     libraries = ("numpy", "pillow", "matplotlib")  # matplotlib ships the font
 
     def derive(self, shot: Shot, manifests: list[dict]) -> list[list[str]]:
-        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines)
+        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines, cost=shot.generator.cost)
 
     def derive_with_sound(self, shot: Shot, manifests: list[dict], sound: list[dict]) -> list[list[str]]:
-        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines, sound)
+        return credit_lines(manifests, shot.generator.heading, shot.generator.extra_lines, sound, shot.generator.cost)
 
     def frames(self, shot: Shot, film: Film, derived: object = None) -> Iterator[np.ndarray]:
         lines = derived if derived is not None else credit_lines([], shot.generator.heading, shot.generator.extra_lines)

@@ -28,7 +28,7 @@ from racines.models.resolve import ResolvedModel
 MAX_HEADER = 100_000_000  # as the safetensors library refuses larger headers
 #: the order of the chain, by the pipeline's component names
 ROLES = (("text_encoder", "text encoder"), ("image_encoder", "image encoder"), ("transformer", "denoiser"),
-         ("unet", "denoiser"), ("vae", "VAE"))
+         ("unet", "denoiser"), ("vae", "VAE"), ("safety_checker", "safety checker"))
 
 
 def header_shapes(path: Path) -> dict[str, list[int]]:
@@ -44,12 +44,15 @@ def header_shapes(path: Path) -> dict[str, list[int]]:
     return {name: entry["shape"] for name, entry in header.items() if name != "__metadata__"}
 
 
-def parameters_in(folder: Path) -> int | None:
+def parameters_in(folder: Path, names: set[str] | None = None) -> int | None:
     """Parameters of the safetensors files in a component folder; variants (fp16...) of the same
-    tensors count once. None when the folder holds none."""
+    tensors count once. ``names``: the module's parameter names, so that saved buffers (a VAE's
+    latent mean and std...) are left out. None when the folder holds none."""
     shapes: dict[str, list[int]] = {}
     for path in sorted(folder.glob("*.safetensors")):
         shapes.update(header_shapes(path))
+    if names is not None:
+        shapes = {name: shape for name, shape in shapes.items() if name in names}
     return sum(math.prod(shape) for shape in shapes.values()) if shapes else None
 
 
@@ -94,7 +97,7 @@ def chain(pipe, model: ResolvedModel) -> list[dict[str, Any]]:
             module = components[name]
             if not isinstance(module, torch.nn.Module):
                 continue
-            counted = parameters_in(model.folder / name)
+            counted = parameters_in(model.folder / name, {n for n, _ in module.named_parameters()})
             entry = {"role": role, "component": name, "class": type(module).__name__,
                      "parameters": counted, "counted_from": "safetensors headers"}
             if counted is None:
@@ -114,6 +117,14 @@ def default_window(pipe) -> int | None:
     return parameter.default if parameter is not None and isinstance(parameter.default, int) else None
 
 
+def _core(ids: list[int], special: set[int]) -> list[int]:
+    """The prompt's own tokens: the special ones a tokenizer adds at the end (EOS) left out."""
+    ids = list(ids)
+    while ids and ids[-1] in special:
+        ids.pop()
+    return ids
+
+
 def token_report(pipe, prompt: str, max_sequence_length: int | None = None) -> list[dict[str, Any]]:
     """Per tokenizer: the encoder it feeds, the window, the text the encoder received and the exact
     tokens cut off (``lost_tokens``, ``lost_text``)."""
@@ -129,14 +140,7 @@ def token_report(pipe, prompt: str, max_sequence_length: int | None = None) -> l
         full = tok(prompt, add_special_tokens=True, truncation=False)["input_ids"]
         kept = tok(prompt, add_special_tokens=True, truncation=True, max_length=window)["input_ids"]
         special = set(tok.all_special_ids)
-
-        def core(ids):  # the prompt's own tokens: special ones added at the ends left out
-            ids = list(ids)
-            while ids and ids[-1] in special:
-                ids.pop()
-            return ids
-
-        lost = core(full)[len(core(kept)):]
+        lost = _core(full, special)[len(_core(kept, special)):]
         found.append({"tokenizer": name, "encoder": type(encoder).__name__ if encoder is not None else None,
                       "window": window, "tokens": len(full), "received": tok.decode(kept, skip_special_tokens=True),
                       "truncated": len(lost), "lost_tokens": tok.convert_ids_to_tokens(lost),

@@ -111,6 +111,8 @@ class XRay:
         return (step + 1) % self.every == 0 or step + 1 == self.steps
 
     def __call__(self, pipe, step: int, timestep, tensors: dict) -> dict:
+        # the loop's own length: a PNDM scheduler runs one step more than asked, img2img fewer
+        self.steps = getattr(pipe, "_num_timesteps", None) or self.steps
         if not self.wanted(step):
             return tensors
         started = time.perf_counter()
