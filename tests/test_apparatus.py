@@ -118,3 +118,50 @@ def test_weightless_kinds_have_a_card_in_the_manifest_and_in_provenance(tiny_pro
     assert shown.exit_code == 0, shown.output
     assert "racines.motion.morph" in shown.output and "no model weights" in shown.output
     assert get_generator("walk").apparatus()["after"][0]["component"] == "racines.generators.walk.WalkDraftGenerator"
+    # the review room's shot page shows the same card (its provenance panel)
+    from racines.review.state import provenance
+
+    film = load(tiny_project)
+    shown = provenance(film.shots["s020"], store.latest("s020"))["apparatus"]
+    assert shown[0].startswith("apparatus of shot s020 take v001 (morph 2)") and shown[-1].startswith("cost ")
+
+
+def test_card_with_a_target_keyframe_and_a_prompt_enhancer(tmp_path, tiny_hub):
+    final = ("final: {kind: ltx, model: tiny-ltx, width: 32, height: 32, num_frames: 9, max_sequence_length: 16, "
+             "steps: 2, enhance_prompt: tiny-lm, target: {model: tiny-sd, prompt: a portrait of jasmine flowers, "
+             "steps: 2, strength: 0.6}}")
+    root = write_diffusion_project(tmp_path / "film", {"s010": PHOTO.replace("12", "9") + DRAFT + final + "\n"})
+    result = CliRunner().invoke(main, ["--project", str(root), "render", "--profile", "final", "--shot", "s010"])
+    assert result.exit_code == 0, result.output
+    manifest = TakeStore(root).latest("s010").manifest
+    target, clip = manifest["apparatus"]["runs"]
+    assert target["makes"] == "the target keyframe" and target["pipeline"] == "StableDiffusionImg2ImgPipeline"
+    assert target["prompt"]["written"] == "a portrait of jasmine flowers"
+    assert "apparatus" not in manifest["generation"]["keyframe"]  # the card is kept once, in the card
+    enhancer = clip["chain"][0]
+    lm = tiny.language_model()[0]
+    assert enhancer["role"] == "prompt enhancer" and enhancer["source"].startswith("racines-tiny/lm@")
+    assert enhancer["parameters"] == sum(p.numel() for p in lm.parameters())
+    enhanced = manifest["generation"]["runs"][0]["prompt_enhanced"]
+    assert clip["prompt"]["written"] == LONG and clip["prompt"]["enhanced"] == enhanced
+    (t5,) = clip["prompt"]["encoders"]  # what the T5 encoder read: the enhanced prompt, up to 16 tokens
+    assert t5["tokens"] == len(tiny.tokenizer()(enhanced)["input_ids"]) and t5["window"] == 16
+    assert manifest["apparatus"]["parameters"] == target["parameters"] + clip["parameters"]
+
+
+def test_flux2_reports_its_system_message_and_the_window_it_shares():
+    """FLUX.2 wraps every prompt in a chat template with its own system message: the window holds both,
+    so more of the prompt is cut than its own length says; the report reads what the pipeline encodes."""
+    from diffusers.pipelines.flux2.pipeline_flux2 import format_input
+
+    from racines.generators.diffusion.apparatus import system_message
+
+    pipe = tiny.flux2()
+    words = (tiny.WORDS[3:] * 30)[:600]
+    (report,) = token_report(pipe, " ".join(words), 512)
+    assert system_message(pipe).startswith("You are an AI that reasons about image descriptions")
+    encoded = pipe.tokenizer.apply_chat_template(format_input([" ".join(words)], pipe.system_message), tokenize=True,
+                                                 add_generation_prompt=False, truncation=True, max_length=512,
+                                                 return_dict=True)["input_ids"][0]
+    assert report["received"] == pipe.tokenizer.decode(encoded, skip_special_tokens=True)
+    assert report["window"] == 512 and report["truncated"] == report["tokens"] - 512 > 600 - 512

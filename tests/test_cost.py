@@ -10,7 +10,6 @@ import types
 import pytest
 import torch
 
-from racines.core import cost
 from racines.core.cost import ESTIMATE, NVML, WATTS_PER_BUSY_CORE, Meter, sentence, totals
 from racines.generators.credits import credit_lines
 
@@ -24,6 +23,9 @@ class FakeNvml(types.ModuleType):
 
     def nvmlInit(self):
         self.inits += 1
+
+    def nvmlShutdown(self):
+        self.inits -= 1
 
     def nvmlDeviceGetHandleByUUID(self, uuid):
         assert uuid == "GPU-1234"
@@ -71,6 +73,7 @@ def test_nvml_counter_difference_is_the_takes_energy(monkeypatch, gpu):
     assert result["device"] == "NVIDIA H100 80GB HBM3" and result["gpu_seconds"] == result["wall_s"] > 0
     assert gpu == [True]  # the queued kernels were waited for before the second read
     assert "whole GPU board" in result["scope"]
+    assert sys.modules["pynvml"].inits == 0  # shut down as often as initialised
 
 
 def test_a_counter_that_went_back_is_not_a_measure(monkeypatch, gpu):

@@ -156,6 +156,20 @@ def test_where_the_speech_leaves_room_every_rule_holds(case):
     assert cue_problems(cues, RULES, cuts, film_end) == []
 
 
+def test_a_short_word_at_a_sentence_end_is_merged_rather_than_cut_short():
+    # a phrase opening with a one-word sentence: cut there, the word would have 19 frames before
+    # the next cue less the gap (under the 20-frame minimum); the builder merges it instead
+    times = [Fraction(1538, 3), 534, 549, 564, 579, 594, 609, 624, 639, 654, Fraction(2002, 3), Fraction(2042, 3),
+             *(Fraction(frames, 33) for frames in (22822, 23182, 23677, 24172, 24667, 25162, 25657, 26152, 26647, 27439))]
+    texts = ["قريتها.", *["وصلت"] * 19, "مرسيليا"]
+    words = tuple(Word(text, Fraction(start), Fraction(end)) for text, start, end in zip(texts, times, times[1:]))
+    cues = speech_cues([Speech(words, "sound/v0.ar.vtt", 3, "voice 0")], "ar", RULES, [], 927)
+    assert " ".join(line for cue in cues for line in cue.lines) == " ".join(texts)
+    assert cues[0].lines[0].startswith("قريتها. وصلت") and cues[0].start == 513
+    assert all(RULES.min_frames <= cue.frames <= RULES.max_frames for cue in cues)
+    assert cue_problems(cues, RULES, [], 927) == []
+
+
 def test_speech_too_fast_keeps_its_words_and_the_check_says_so():
     text = "Elle est arrivée à Marseille avec une valise et la photo du village de sa mère."
     words = tuple(Word(word, Fraction(index * 3), Fraction(index * 3 + 3)) for index, word in enumerate(text.split()))

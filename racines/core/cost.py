@@ -57,9 +57,10 @@ def _open_nvml() -> tuple[_Nvml | None, str]:
             uuid = str(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", "") or "")
             if uuid:
                 handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
-        if handle is None:
+        if handle is None:  # torch not loaded yet: the first visible device, by UUID or by index
             visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
-            handle = pynvml.nvmlDeviceGetHandleByIndex(int(visible) if visible.isdigit() else 0)
+            handle = (pynvml.nvmlDeviceGetHandleByUUID(visible) if visible.startswith("GPU-") else
+                      pynvml.nvmlDeviceGetHandleByIndex(int(visible) if visible.isdigit() else 0))
         name = pynvml.nvmlDeviceGetName(handle)
         name = name.decode() if isinstance(name, bytes) else str(name)
         reader = _Nvml(pynvml, handle, name)
@@ -99,6 +100,11 @@ class Meter:
             sys.modules["torch"].cuda.synchronize()  # queued kernels belong to this take
         wall, cpu = time.perf_counter() - self._t0, _cpu_seconds() - self._c0
         self.result = self._measured(wall, cpu) or self._estimated(wall, cpu)
+        if self._nvml is not None:
+            try:
+                self._nvml.nvml.nvmlShutdown()  # nvmlInit counts its callers: one shutdown per init
+            except Exception:  # noqa: BLE001, S110 - a library without it, or already shut down
+                pass
 
     def _measured(self, wall: float, cpu: float) -> dict[str, Any] | None:
         reader = self._nvml

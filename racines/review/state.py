@@ -29,6 +29,7 @@ from racines.errors import RacinesError
 from racines.film.model import Film, Shot
 from racines.review.files import NotServed
 from racines.takes.cache import changed_inputs
+from racines.takes.card import card_lines
 from racines.takes.resolve import Resolver, ShotState, describe_change
 from racines.takes.reviews import REVIEWS_DIR, VERSION_PATTERN, Review, load_review
 from racines.takes.store import Take, TakeStore
@@ -342,4 +343,5 @@ def provenance(shot: Shot, take: Take) -> dict:
         "seed": settings.get("seed"),
         "created": info.created, "machine": dict(info.machine), "software": dict(info.software),
         "cache_key": info.cache_key, "reel": info.media.reel,
+        "apparatus": card_lines(info.to_json()),
     }

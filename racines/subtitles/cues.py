@@ -53,6 +53,9 @@ BREAK_BEFORE = frozenset("""
     و أو ثم لكن في من على إلى عن مع حتى لأن أن إن الذي التي
 """.split())
 SENTENCE_END = ".?!…؟۔"
+#: what a cue too short to be read adds to a split's cost: more than the worst-placed break
+#: (mid-clause, lines unbalanced) saves, so a split that leaves every cue readable always wins
+SHORT_CUE = 60.0
 CLAUSE_END = ",;:،؛"
 
 
@@ -149,10 +152,14 @@ def _split_cost(words: tuple[Word, ...], first: int, last: int, rules: Rules, cu
     for cut in cuts:
         if start < cut < end and (cut - start <= rules.snap or end - cut <= rules.snap):
             cost += 30
-    # a cue shorter than it can be read costs more than the split saves; only the phrase's last
-    # cue can stay on into the pause after it, the others are followed at once by the next
+    # a cue shorter than it can be read breaks a rule: that outweighs any better-placed split (a
+    # sentence's end, a clause's), so a short word is merged with its neighbours wherever they
+    # leave room; only the phrase's last cue can stay on into the pause after it, the others are
+    # followed at once by the next, less the gap
     room = end - start + (rules.linger if last == len(words) else -rules.min_gap)
-    cost += 100 * max(0, rules.wanted_frames(" ".join(texts)) - room) / rules.rate
+    short = rules.wanted_frames(" ".join(texts)) - room
+    if short > 0:
+        cost += SHORT_CUE + 100 * short / rules.rate
     return cost
 
 

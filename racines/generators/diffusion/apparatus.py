@@ -125,6 +125,19 @@ def _core(ids: list[int], special: set[int]) -> list[int]:
     return ids
 
 
+def _templated(pipe, tok, prompt: str) -> list[int] | None:
+    """The token ids of a pipeline that wraps the prompt in a chat template with its system message
+    (FLUX.2), as it encodes them; None for the others."""
+    message = system_message(pipe)
+    if message is None or not hasattr(tok, "apply_chat_template"):
+        return None
+    conversation = [{"role": "system", "content": [{"type": "text", "text": message}]},
+                    {"role": "user", "content": [{"type": "text", "text": prompt.replace("[IMG]", "")}]}]
+    ids = tok.apply_chat_template(conversation, add_generation_prompt=False, tokenize=True, truncation=False)
+    ids = ids["input_ids"] if not isinstance(ids, list) else ids
+    return list(ids)
+
+
 def token_report(pipe, prompt: str, max_sequence_length: int | None = None) -> list[dict[str, Any]]:
     """Per tokenizer: the encoder it feeds, the window, the text the encoder received and the exact
     tokens cut off (``lost_tokens``, ``lost_text``)."""
@@ -137,10 +150,15 @@ def token_report(pipe, prompt: str, max_sequence_length: int | None = None) -> l
         clip = encoder is not None and type(encoder).__name__.startswith("CLIP")
         window = tok.model_max_length if clip else (max_sequence_length or default_window(pipe) or
                                                      tok.model_max_length)
-        full = tok(prompt, add_special_tokens=True, truncation=False)["input_ids"]
-        kept = tok(prompt, add_special_tokens=True, truncation=True, max_length=window)["input_ids"]
-        special = set(tok.all_special_ids)
-        lost = _core(full, special)[len(_core(kept, special)):]
+        templated = _templated(pipe, tok, prompt) if name == "tokenizer" else None
+        if templated is not None:  # the system message and the prompt share the window; the front is kept
+            full = kept_all = templated
+            kept, lost = full[:window], full[window:]
+        else:
+            full = tok(prompt, add_special_tokens=True, truncation=False)["input_ids"]
+            kept = kept_all = tok(prompt, add_special_tokens=True, truncation=True, max_length=window)["input_ids"]
+            special = set(tok.all_special_ids)
+            lost = _core(full, special)[len(_core(kept_all, special)):]
         found.append({"tokenizer": name, "encoder": type(encoder).__name__ if encoder is not None else None,
                       "window": window, "tokens": len(full), "received": tok.decode(kept, skip_special_tokens=True),
                       "truncated": len(lost), "lost_tokens": tok.convert_ids_to_tokens(lost),
@@ -150,14 +168,8 @@ def token_report(pipe, prompt: str, max_sequence_length: int | None = None) -> l
 
 def system_message(pipe) -> str | None:
     """A prompt the pipeline wraps around the user's own (FLUX.2's chat template), when it has one."""
-    if not type(pipe).__name__.startswith("Flux2"):
-        return None
-    try:
-        from diffusers.pipelines.flux2 import system_messages
-    except ImportError:
-        return None
-    return next((value for key, value in vars(system_messages).items()
-                 if key.isupper() and isinstance(value, str) and "SYSTEM" in key and "UPSAMPL" not in key), None)
+    message = getattr(pipe, "system_message", None)
+    return message if isinstance(message, str) and message else None
 
 
 def card(pipe, model: ResolvedModel, *, written: str, enhanced: str | None, enhancer: ResolvedModel | None,

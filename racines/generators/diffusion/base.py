@@ -330,7 +330,10 @@ class DiffusionGenerator(Generator):
         return super().describe([m.split("@")[0] for m in (models or [])])
 
     def provenance(self) -> dict:
-        return dict(self.report)
+        report = dict(self.report)
+        if isinstance(report.get("keyframe"), dict):  # a target keyframe's card goes to the apparatus card
+            report["keyframe"] = {k: v for k, v in report["keyframe"].items() if k != "apparatus"}
+        return report
 
     def apparatus(self) -> dict:
         """The card of the last take: each pipeline run's chain of models and what its encoders read,
@@ -338,8 +341,11 @@ class DiffusionGenerator(Generator):
         retime = {"role": "retime", "component": "racines.generators.diffusion.timing.conform",
                   "uses": "racines.motion optical-flow interpolation where frames fall between",
                   "parameters": 0, **({"retime": self.report["retime"]} if "retime" in self.report else {})}
-        return {"generator": self.name, "version": self.version, "weights": True, "runs": list(self.cards),
-                "after": [retime], "parameters": sum(card["parameters"] for card in self.cards)}
+        target = [{**card, "makes": "the target keyframe"} for card in (self.report.get("keyframe") or {}).get(
+            "apparatus", [])]
+        runs = target + list(self.cards)
+        return {"generator": self.name, "version": self.version, "weights": True, "runs": runs,
+                "after": [retime], "parameters": sum(card["parameters"] for card in runs)}
 
     def artefacts(self) -> dict[str, Image.Image]:
         from racines.generators.diffusion.xray import STRIP_NAME

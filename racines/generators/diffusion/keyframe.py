@@ -164,7 +164,7 @@ def make_keyframe(spec, shot: Shot, film: Film, width: int, height: int) -> tupl
     still = to_uint8(frames[0])
     if still.shape[:2] != (height, width):
         still = fit(still, width, height, "cover")
-    return Image.fromarray(still), generator.provenance()
+    return Image.fromarray(still), {**generator.provenance(), "apparatus": generator.cards}  # its card, for the clip's
 
 
 def keyframe_runs(settings) -> list[tuple[tuple, DiffusionGenerator, DiffusionBase]]:
