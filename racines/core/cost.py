@@ -138,22 +138,26 @@ class Meter:
 
 def totals(manifests: list[dict]) -> dict[str, Any]:
     """The cost of a set of takes: GPU-seconds, joules measured and estimated, and the methods."""
-    found = {"takes": 0, "takes_without_cost": 0, "gpu_seconds": 0.0, "measured_joules": 0.0,
-             "estimated_joules": 0.0, "methods": []}
+    takes = without = 0
+    gpu_seconds = measured = estimated = 0.0
+    methods: list[str] = []
     for manifest in manifests:
         cost = manifest.get("cost") or {}
         if not cost.get("method"):
-            found["takes_without_cost"] += 1
+            without += 1
             continue
-        found["takes"] += 1
-        found["gpu_seconds"] += float(cost.get("gpu_seconds") or 0.0)
-        found["estimated_joules" if cost.get("estimate") else "measured_joules"] += float(cost.get("joules") or 0.0)
+        takes += 1
+        gpu_seconds += float(cost.get("gpu_seconds") or 0.0)
+        if cost.get("estimate"):
+            estimated += float(cost.get("joules") or 0.0)
+        else:
+            measured += float(cost.get("joules") or 0.0)
         method = cost["method"] + (f" on {cost['device']}" if cost.get("device") not in (None, "", "cpu") else "")
-        if method not in found["methods"]:
-            found["methods"].append(method)
-    found["joules"] = found["measured_joules"] + found["estimated_joules"]
-    found["kwh"] = found["joules"] / JOULES_PER_KWH
-    return found
+        if method not in methods:
+            methods.append(method)
+    return {"takes": takes, "takes_without_cost": without, "gpu_seconds": gpu_seconds, "measured_joules": measured,
+            "estimated_joules": estimated, "methods": methods, "joules": measured + estimated,
+            "kwh": (measured + estimated) / JOULES_PER_KWH}
 
 
 def sentence(total: dict[str, Any], what: str = "this film") -> str:
