@@ -196,12 +196,12 @@ def plan_render(timeline: otio.schema.Timeline, media_base: Path, out_dir: Path,
         entries = tuple((_copy_entry(p, out_dir, fmt.rate, links) if copy_solo else None)
                         or _encoded(piece_key(s, "master", *fmt.key), ".mov") for p, s in zip(pieces, sources))
         deliverables.append(Deliverable("master", out_dir / f"{stem}_master.mov", entries,
-                                        *((sound.master, sound.key) if sound else ())))
+                                        audio=sound.master if sound else None, sound=sound.key if sound else None))
     if review:
         entries = tuple(_encoded(piece_key(s, "review", *fmt.key, p.labels, start_tc, p.record_in), ".mp4")
                         for p, s in zip(pieces, sources))
         deliverables.append(Deliverable("review", out_dir / f"{stem}_review.mp4", entries,
-                                        *((sound.review, sound.key) if sound else (None, None)),
+                                        audio=sound.review if sound else None, sound=sound.key if sound else None,
                                         subtitles=subtitles if subtitles and subtitles.tracks else None))
     return Plan(stem, fmt, start, frames, pieces, sources, tuple(deliverables), links)
 
