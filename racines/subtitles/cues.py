@@ -10,7 +10,8 @@ Building goes in passes, each keeping every word in order:
 
 1. each phrase is cut at word boundaries into cues that fit the lines (at most ``max_lines`` of
    ``max_line_chars``) and ``max_frames``, preferring ends of sentences and clauses, and cuts
-   of the picture near which a cue would otherwise straddle; times come from the word timings
+   of the picture near which a cue would otherwise straddle, but never leaving a part too short
+   to read where a merge with its neighbour leaves room; times come from the word timings
    when the transcript has them, else are shared out by characters;
 2. in-times within ``snap`` frames of a cut move to it; out-times are extended for reading
    (the minimum duration, the reading speed) up to ``linger`` frames after the speech (or to the
@@ -53,10 +54,10 @@ BREAK_BEFORE = frozenset("""
     و أو ثم لكن في من على إلى عن مع حتى لأن أن إن الذي التي
 """.split())
 SENTENCE_END = ".?!…؟۔"
-#: what a cue too short to be read adds to a split's cost: more than the worst-placed break
-#: (mid-clause, lines unbalanced) saves, so a split that leaves every cue readable always wins
-SHORT_CUE = 60.0
 CLAUSE_END = ",;:،؛"
+#: what a cue too short to be read adds to a split's cost: well over what a better-placed break
+#: saves (14 for a sentence's end rather than mid-clause, a few for balanced lines)
+SHORT_CUE = 60.0
 
 
 @dataclass(frozen=True)
