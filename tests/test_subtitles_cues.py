@@ -10,6 +10,7 @@ pauses) every rule holds, and the check finds nothing.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from fractions import Fraction
 from pathlib import Path
@@ -114,6 +115,11 @@ def speech_and_cuts(draw, roomy: bool = False):
     return found, cuts, film_end
 
 
+# each example is a whole film's speech (up to 300 words, its cuts): drawing one is slow by
+# design, and slower still on a loaded machine, hence no too_slow health check and no deadline;
+# RACINES_CUE_EXAMPLES=1000 runs the properties thoroughly (the suite's 100 take a few seconds)
+EXAMPLES = int(os.environ.get("RACINES_CUE_EXAMPLES", "100"))
+
 ALWAYS = ("lines (at most", "characters (at most", "the next subtitle starts", "straddles", "before it starts",
           "past the film's end")
 
@@ -122,7 +128,7 @@ def _words_of(cues, source: str) -> list[str]:
     return [word for cue in cues if cue.source == source for line in cue.lines for word in line.split()]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(speech_and_cuts())
 def test_every_cue_keeps_the_rules_that_always_hold_and_every_word(case):
     found, cuts, film_end = case
@@ -143,7 +149,7 @@ def test_every_cue_keeps_the_rules_that_always_hold_and_every_word(case):
     assert not [text for text in broken if any(rule in text for rule in ALWAYS)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES * 4 // 5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(speech_and_cuts(roomy=True))
 def test_where_the_speech_leaves_room_every_rule_holds(case):
     found, cuts, film_end = case

@@ -106,21 +106,23 @@ def _layout(words: list[str], rules: Rules, language: str) -> tuple[float, tuple
     """:func:`lay_out`'s lines and how well they read (lower is better)."""
     if not words:
         return 0.0, ()
-    widths = [characters(word) for word in words]
+    # widths before each word (prefix sums: the split search tries many lines of the same words)
+    before = list(itertools.accumulate((characters(word) for word in words), initial=0))
     # a sentence ending inside a line reads worse than one ending at a line's end
-    inside = 3.0 * sum(1 for word in words[:-1] if word.endswith(tuple(SENTENCE_END)))
-    if sum(widths) + len(words) - 1 <= rules.max_line_chars:
+    ends = [word.endswith(tuple(SENTENCE_END)) for word in words]
+    inside = 3.0 * sum(ends[:-1])
+    if before[-1] + len(words) - 1 <= rules.max_line_chars:
         return inside, (" ".join(words),)
     best: tuple[float, tuple[int, ...]] | None = None
     for count in range(1, min(rules.max_lines, len(words))):
         for chosen in itertools.combinations(range(1, len(words)), count):
             bounds = (0, *chosen, len(words))
-            lengths = [sum(widths[a:b]) + b - a - 1 for a, b in zip(bounds, bounds[1:])]
-            if any(length > rules.max_line_chars and b - a > 1 for length, (a, b) in zip(lengths, zip(bounds, bounds[1:]))):
+            spans = list(zip(bounds, bounds[1:]))
+            lengths = [before[b] - before[a] + b - a - 1 for a, b in spans]
+            if any(length > rules.max_line_chars and b - a > 1 for length, (a, b) in zip(lengths, spans)):
                 continue
             cost = sum(_break_cost(words, at, language) for at in chosen) + (max(lengths) - min(lengths)) / 4 + 2 * count
-            cost += 3.0 * sum(1 for at in range(1, len(words)) if at not in chosen
-                              and words[at - 1].endswith(tuple(SENTENCE_END)))
+            cost += inside - 3.0 * sum(ends[at - 1] for at in chosen)   # the sentence ends left inside a line
             if best is None or cost < best[0]:
                 best = (cost, bounds)
         if best is not None:
@@ -134,22 +136,22 @@ def _layout(words: list[str], rules: Rules, language: str) -> tuple[float, tuple
 # --- phrases to cues ------------------------------------------------------------------------------
 
 
-def _split_cost(words: tuple[Word, ...], first: int, last: int, rules: Rules, cuts: list[int], language: str) -> float:
-    """The cost of a cue of ``words[first:last]``: infinite where it cannot fit its lines or
-    lasts too long (a single word always can), more where it ends mid-clause or straddles a cut
-    by a few frames."""
+def _split_cost(words: tuple[Word, ...], frames: list[tuple[int, int]], first: int, last: int, rules: Rules,
+                cuts: list[int], language: str) -> float:
+    """The cost of a cue of ``words[first:last]`` (``frames``: each word's, rounded): infinite
+    where it cannot fit its lines or lasts too long (a single word always can), more where it
+    ends mid-clause or straddles a cut by a few frames."""
+    start, end = frames[first][0], frames[last - 1][1]
+    if last - first > 1 and end - start > rules.max_frames:
+        return math.inf
     texts = [word.text for word in words[first:last]]
     laid = _layout(texts, rules, language)
-    if last - first > 1:
-        if laid is None:
-            return math.inf
-        if nearest(words[last - 1].end) - nearest(words[first].start) > rules.max_frames:
-            return math.inf
+    if last - first > 1 and laid is None:
+        return math.inf
     cost = 10.0 + (laid[0] if laid else 0.0)
     end_text = texts[-1]
     if last < len(words):
         cost += 0 if end_text.endswith(tuple(SENTENCE_END)) else 3 if end_text.endswith(tuple(CLAUSE_END)) else 14
-    start, end = nearest(words[first].start), nearest(words[last - 1].end)
     for cut in cuts:
         if start < cut < end and (cut - start <= rules.snap or end - cut <= rules.snap):
             cost += 30
@@ -169,12 +171,13 @@ def split_speech(speech: Speech, rules: Rules, cuts: list[int], language: str) -
     splits: dynamic programming over the word boundaries)."""
     words = speech.words
     count = len(words)
+    frames = [(nearest(word.start), nearest(word.end)) for word in words]   # rounded once, not per candidate
     best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * count
     for last in range(1, count + 1):
         for first in range(last - 1, -1, -1):
             if best[first][0] == math.inf:
                 continue
-            cost = _split_cost(words, first, last, rules, cuts, language)
+            cost = _split_cost(words, frames, first, last, rules, cuts, language)
             if cost == math.inf:
                 break  # more words before will not fit either
             if best[first][0] + cost < best[last][0]:
