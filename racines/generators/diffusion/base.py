@@ -304,7 +304,8 @@ class DiffusionGenerator(Generator):
             except (ModelMissing, ModelRefused, UnknownModel) as exc:
                 extra[f"model {name}"] = f"unavailable: {exc}"
         for text, path in sorted(shot.weights.items()):
-            extra[f"lora {text}"] = hashes.sha256(path)
+            # its tensors, not the file: a manifest stamped into the header keeps the takes' keys
+            extra[f"lora {text}"] = hashes.tensors_sha256(path)
         for loc, part in getattr(shot.generator, "parts", lambda: [])():
             # speed settings round differently (kernels, compiled graphs) or approximate: recorded only
             # when set, so that takes made before the settings existed keep their keys
