@@ -415,17 +415,23 @@ class DiffusionGenerator(Generator):
                                f"{self.name} needs one of {', '.join(self.accepts)}")
         return model
 
+    def checked_model(self, film: Film, settings, plan: Plan) -> ResolvedModel:
+        """The shot's model, refused with every reason its checkpoint does not fit ``plan``; the
+        pipeline class it runs in remembered."""
+        model = self.model(film, settings)
+        rejected = self.model_rejections(model, plan, settings)
+        if rejected:
+            raise InputsRejected(rejected)
+        self.pipeline_name = self.pipeline_class(model)
+        return model
+
     def run(self, settings, plan: Plan, shot: Shot, film: Film) -> np.ndarray:
         """Load (or reuse) the pipeline and call it: the float frames, shape (n, h, w, 3)."""
         from racines.generators.diffusion import runtime
         from racines.generators.diffusion.prompts import enhance
 
         on = runtime.device()
-        model = self.model(film, settings)
-        rejected = self.model_rejections(model, plan, settings)
-        if rejected:
-            raise InputsRejected(rejected)
-        self.pipeline_name = self.pipeline_class(model)
+        model = self.checked_model(film, settings, plan)
         prompt, negative = settings.prompt or "", settings.negative_prompt or ""
         report = {"model": model.source, "pipeline": self.pipeline_name, "prompt": prompt}
         images = self.prepare(settings, plan, shot, film)
@@ -544,6 +550,24 @@ class DiffusionGenerator(Generator):
         for frame in conform(clip.frames, clip.fps, film.rate, shot.frames, film.width, film.height):
             yield to_uint8(frame)
 
+
+class StillDiffusionGenerator(DiffusionGenerator):
+    """A kind that makes one image from the photograph (a keyframe, an inpainting): a plan of one
+    frame, and a strength that must leave the pipeline at least one step to run."""
+
+    defaults: dict[str, tuple[int, float]] = {}  # pipeline class: (steps, guidance)
+    strength_runs = "image-to-image"             # what runs int(steps x strength) steps, for the message
+
+    def plan(self, settings, shot: Shot, film: Film) -> Plan:
+        plan = super().plan(settings, shot, film)
+        return Plan(plan.width, plan.height, 1, 1)
+
+    def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
+        steps = settings.steps or min(steps for steps, _ in self.defaults.values())  # the family is not known yet
+        if settings.strength * steps < 1:
+            return [Rejected("strength", settings.strength, f"{self.strength_runs} runs int(steps x strength) steps, "
+                             f"none at {steps} steps", f"use a strength of at least {1 / steps:.3f}, or more steps")]
+        return []
 
 def check_final(shot: Shot, film: Film, models: bool = True) -> list[tuple[tuple, str, Any, str]]:
     """The loader's hook: the rules of the shot's final: block (see :meth:`DiffusionGenerator.check_shot`)."""

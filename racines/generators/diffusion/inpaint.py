@@ -41,7 +41,7 @@ from racines.film.images import fit, fit_point, load_rgb
 from racines.film.model import Film, Shot
 from racines.film.paths import PathRefused, confine
 from racines.film.schema import MODEL_NAME_PATTERN, Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected, photograph, read_config
+from racines.generators.diffusion.base import Plan, Rejected, StillDiffusionGenerator, photograph, read_config
 from racines.generators.diffusion.settings import MODEL_DESCRIPTION, DiffusionBase
 
 #: model_index.json class -> the inpainting pipeline that runs its weights
@@ -167,27 +167,18 @@ def mask_for(settings: InpaintSettings, photo_size: tuple[int, int], width: int,
     return Image.fromarray(mask)  # 2-D uint8: mode L
 
 
-class InpaintGenerator(DiffusionGenerator):
+class InpaintGenerator(StillDiffusionGenerator):
     name = "inpaint"
     version = "1"
     settings = InpaintSettings
+    defaults = DEFAULTS
+    strength_runs = "inpainting"
     accepts = tuple(FAMILIES)
     native = Native(width=512, height=512, frames=1, fps=1)
     multiple = 8
 
     def pipeline_class(self, model) -> str:
         return FAMILIES[model.kind]
-
-    def plan(self, settings, shot: Shot, film: Film) -> Plan:
-        plan = super().plan(settings, shot, film)
-        return Plan(plan.width, plan.height, 1, 1)
-
-    def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
-        steps = settings.steps or min(steps for steps, _ in DEFAULTS.values())
-        if settings.strength * steps < 1:
-            return [Rejected("strength", settings.strength, f"inpainting runs int(steps x strength) steps, none at "
-                             f"{steps} steps", f"use a strength of at least {1 / steps:.3f}, or more steps")]
-        return []
 
     def model_rejections(self, model, plan: Plan, settings) -> list[Rejected]:
         """The UNet's input channels say what the checkpoint is: 9 (latents, mask, masked image) an

@@ -43,7 +43,7 @@ from pydantic import Discriminator, Tag
 from racines.film.images import fit, load_rgb
 from racines.film.model import Film, Shot
 from racines.film.schema import Native
-from racines.generators.diffusion.base import DiffusionGenerator, Plan, Rejected
+from racines.generators.diffusion.base import DiffusionGenerator, Plan, StillDiffusionGenerator
 from racines.generators.diffusion.flux2 import Flux2Generator, Flux2Settings
 from racines.generators.diffusion.inpaint import InpaintGenerator, InpaintSettings
 from racines.generators.diffusion.settings import DiffusionBase, KeyframeSpec
@@ -73,27 +73,17 @@ class KeyframeSettings(KeyframeSpec):
     kind: Literal["keyframe"]
 
 
-class KeyframeGenerator(DiffusionGenerator):
+class KeyframeGenerator(StillDiffusionGenerator):
     name = "keyframe"
     version = "1"
     settings = KeyframeSettings
+    defaults = DEFAULTS
     accepts = tuple(FAMILIES)
     native = Native(width=1024, height=1024, frames=1, fps=1)
     multiple = 16
 
     def pipeline_class(self, model) -> str:
         return FAMILIES[model.kind]
-
-    def plan(self, settings, shot: Shot, film: Film) -> Plan:
-        plan = super().plan(settings, shot, film)
-        return Plan(plan.width, plan.height, 1, 1)
-
-    def family_rejections(self, settings, plan: Plan) -> list[Rejected]:
-        steps = settings.steps or min(steps for steps, _ in DEFAULTS.values())  # the family is not known yet
-        if settings.strength * steps < 1:
-            return [Rejected("strength", settings.strength, f"image-to-image runs int(steps x strength) steps, "
-                             f"none at {steps} steps", f"use a strength of at least {1 / steps:.3f}, or more steps")]
-        return []
 
     def call_kwargs(self, settings, plan: Plan, images: dict, prompt: str, negative: str) -> dict:
         family = self.pipeline_name

@@ -51,7 +51,7 @@ from racines.errors import RenderFailed
 from racines.film.model import Film, Shot
 from racines.film.schema import MODEL_NAME_PATTERN, Native
 from racines.generators.base import Easing
-from racines.generators.diffusion.base import Clip, DiffusionGenerator, InputsRejected, Plan, Rejected
+from racines.generators.diffusion.base import Clip, DiffusionGenerator, Plan, Rejected
 from racines.generators.diffusion.settings import MODEL_DESCRIPTION, DiffusionBase
 from racines.generators.walk import WALK_DESCRIPTION, WalkKey, explain_walk, schedule, slerp, walk_problems
 
@@ -168,11 +168,7 @@ class LatentWalkGenerator(DiffusionGenerator):
         from racines.generators.diffusion import runtime
 
         on = runtime.device()
-        model = self.model(film, settings)
-        rejected = self.model_rejections(model, plan, settings)
-        if rejected:
-            raise InputsRejected(rejected)
-        self.pipeline_name = self.pipeline_class(model)
+        model = self.checked_model(film, settings, plan)
         dtype = runtime.dtype_for(settings.precision, on, model.entry.variant)
         planned = self.memory_plan(model, plan, settings, on, dtype)
         loading = runtime.Loading(
