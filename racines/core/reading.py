@@ -7,6 +7,7 @@ it is a regular file and reading at most ``limit`` bytes keeps every reader boun
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -52,3 +53,12 @@ def read_limited(path: Path, limit: int) -> bytes:
         raise Unreadable(f"the file is larger than the {human_bytes(limit)} racines reads",
                          "check that this is the right file; a file this large is not one racines writes")
     return data
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (photographs, recordings, datasets)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

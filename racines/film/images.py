@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from racines.core.atomic import write_json
+from racines.core.reading import sha256_of
 
 # Archival scans are large; this bound (about 16k x 11k) is a deliberate choice, and anything
 # beyond it is refused rather than decoded, so a crafted file cannot exhaust memory.
@@ -87,7 +87,7 @@ class DecodedImages:
             stat = path.stat()
             stamp = [stat.st_size, stat.st_mtime_ns]
             entry = self.stamps.get(name)
-            digest = entry[2] if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp else _sha256(path)
+            digest = entry[2] if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp else sha256_of(path)
         except OSError as exc:
             raise NotAnImage(f"the file cannot be read ({exc.strerror or exc})", "check the file's permissions") from None
         size = self.decoded.get(digest)
@@ -112,13 +112,6 @@ class DecodedImages:
             return
         self.dirty = False
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_rgb(path: Path) -> np.ndarray:

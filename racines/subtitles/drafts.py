@@ -12,7 +12,6 @@ nothing but that).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -102,13 +101,6 @@ def up_to_date(film: Film, relpath: str, clip: SoundClip, language: str, model: 
     return Outcome(clip.recording.relpath, relpath, language, UP_TO_DATE, f"made by {model}")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def read_record(root: Path) -> dict[str, dict]:
     try:
@@ -168,4 +160,4 @@ def model_of(film: Film, name: str, families: tuple[str, ...], what: str) -> Res
 
 
 __all__ = ["KEPT", "RECORD", "REFUSED", "SKIPPED", "UP_TO_DATE", "WRITTEN", "Outcome", "choose_device", "existing", "kept",
-           "model_of", "read_record", "recording_seconds", "remember", "sha256", "up_to_date", "voices"]
+           "model_of", "read_record", "recording_seconds", "remember", "up_to_date", "voices"]

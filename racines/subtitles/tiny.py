@@ -13,13 +13,14 @@ here is used to make a film.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tempfile
 from pathlib import Path
 
 import torch
+
+from racines.generators.diffusion.tiny import into_hf_cache, save  # noqa: F401  (the same cache layout)
 
 #: sentences the tiny translation tokenizers are trained on (their pieces cover these scripts)
 SENTENCES = [
@@ -187,20 +188,3 @@ def nllb():
 BUILDERS = {"whisper": whisper, "marian": marian, "m2m100": m2m100, "nllb": nllb}
 
 
-def save(parts, folder: Path) -> Path:
-    """``save_pretrained`` a model and its tokenizer (and feature extractor), in safetensors."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        part.save_pretrained(folder)
-    return folder
-
-
-def into_hf_cache(parts, cache: Path, repo: str) -> str:
-    """Save as the Hugging Face cache holds a download of ``repo`` (snapshots/<commit>, refs/main);
-    return the commit, a hash of the repo id."""
-    commit = hashlib.sha1(repo.encode()).hexdigest()
-    base = Path(cache) / f"models--{repo.replace('/', '--')}"
-    save(parts, base / "snapshots" / commit)
-    (base / "refs").mkdir(parents=True, exist_ok=True)
-    (base / "refs" / "main").write_text(commit)
-    return commit

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from racines.core.reading import sha256_of
 from racines.errors import ModelUnavailable
 from racines.film.model import Film, SoundClip
 from racines.models.resolve import ResolvedModel
@@ -225,7 +226,7 @@ def transcribe_film(film: Film, model_name: str = DEFAULT_MODEL, device: str = "
         if (done := drafts.kept(film, relpath, clip, clip.language)) is not None:
             report(done)
             continue
-        source_hash = drafts.sha256(clip.recording.path)
+        source_hash = sha256_of(clip.recording.path)
         if model is None:   # resolved once, only when a voice may need it
             model = drafts.model_of(film, model_name, ("whisper",), "transcription")
         if (done := drafts.up_to_date(film, relpath, clip, clip.language, model.source, source_hash, redo)):

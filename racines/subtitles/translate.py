@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from racines.core.reading import sha256_of
 from racines.errors import UsageError
 from racines.film.model import Film, SoundClip
 from racines.models.resolve import ResolvedModel
@@ -199,7 +200,7 @@ def translate_film(film: Film, languages: tuple[str, ...] = (), model_name: str 
             if name not in resolved:
                 resolved[name] = drafts.model_of(film, name, FAMILIES, "translation")
             model = resolved[name]
-            source_hash = drafts.sha256(film.root / source_path)
+            source_hash = sha256_of(film.root / source_path)
             if (done := drafts.up_to_date(film, relpath, clip, target, model.source, source_hash, redo)):
                 report(done)
                 continue

@@ -28,6 +28,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from racines.core.atomic import staging_dir
+from racines.core.reading import sha256_of
 from racines.errors import Problem, UsageError, ValidationFailed
 from racines.film.images import NotAnImage, check_image, load_rgb
 from racines.film.loader import _Collector, _read_yaml, _validate
@@ -213,13 +214,6 @@ def names_in(caption: str, names: list[str]) -> list[str]:
     return hits
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _training_image(item: Item, max_side: int) -> Image.Image:
     """The photograph upright (EXIF orientation), at most ``max_side``, as new pixels without metadata."""
@@ -251,12 +245,12 @@ def prepare(film: Film, name: str) -> Prepared:
         images.mkdir()
         entries = []
         for item in granted:
-            photo_sha = _sha256(item.path)
+            photo_sha = sha256_of(item.path)
             stem = photo_sha[:16]
             _training_image(item, dataset.settings.max_side).save(images / f"{stem}.png", format="PNG")
             (images / f"{stem}{CAPTION_EXT}").write_text(item.caption + "\n", encoding="utf-8")
             entries.append({
-                "file": f"{dataset.folder_name}/{stem}.png", "sha256": _sha256(images / f"{stem}.png"),
+                "file": f"{dataset.folder_name}/{stem}.png", "sha256": sha256_of(images / f"{stem}.png"),
                 "photo_sha256": photo_sha, "source": item.source, "shot": item.shot,
                 "contributor": item.contributor, "consent": item.consent, "credit": item.credit,
                 "caption": item.caption, "caption_sha256": hashlib.sha256(item.caption.encode()).hexdigest()})
