@@ -16,6 +16,8 @@ from racines.generators.diffusion.apparatus import header_shapes, parameters_in,
 from racines.pipeline import load
 from racines.takes.store import TakeStore
 from tests.conftest import write_diffusion_project
+from tests.test_seed_models import seed_hub  # noqa: F401  (the fixture)
+from tests.test_seed_models import write_project as seed_project
 
 WORDS = (tiny.WORDS[3:] * 4)[:90]           # 90 known words: one token each with the tiny tokenizers
 LONG = " ".join(WORDS)
@@ -80,6 +82,33 @@ def test_card_of_each_diffusion_kind(project, kind):
         assert encoders[name]["lost_text"].split() == WORDS[window:]
     assert card["after"][0]["role"] == "retime" and card["after"][0]["retime"]["take_frames"] == 12
 
+
+SEED_KINDS = {  # the seeds' kinds, on their own tiny checkpoints: kind -> (final block, tiny builder, {tokenizer: window})
+    "inpaint": ("{kind: inpaint, model: tiny-sd15-inpaint, width: 64, height: 40, steps: 2, "
+                "polygon: [[0.3, 0.2], [0.7, 0.2], [0.6, 0.8]]}", "sd1.5-inpaint", {"tokenizer": 77}),
+    "flux2": ("{kind: flux2, model: tiny-flux2, width: 64, height: 64, steps: 2, max_sequence_length: 16}", "flux2",
+              {"tokenizer": 16}),
+}
+
+
+@pytest.mark.usefixtures("seed_hub")
+@pytest.mark.parametrize("kind", list(SEED_KINDS))
+def test_card_of_each_seed_kind(tmp_path, kind):
+    final, builder, windows = SEED_KINDS[kind]
+    root = seed_project(tmp_path / "film", {"s010": PHOTO + DRAFT + f"final: {final}\n"})
+    film = load(root, "final", models=True)
+    generator = get_generator(kind)
+    list(generator.frames(film.shots["s010"], film))
+    run = generator.apparatus()["runs"][0]
+    counted = {m["component"]: m["parameters"] for m in run["chain"] if "component" in m and m["role"] != "adapter"}
+    live = live_counts(tiny.BUILDERS[builder]())
+    live.pop("safety_checker", None)  # SD's checker is not loaded (it blacks out frames), so not in the chain
+    assert counted == live
+    encoders = {e["tokenizer"]: e for e in run["prompt"]["encoders"]}
+    for name, window in windows.items():
+        assert encoders[name]["window"] == window
+        # the prompt's end is what the encoder never read (SD 1.5's tokenizer is a real BPE: pieces, not words)
+        assert encoders[name]["lost_tokens"] and encoders[name]["lost_text"].split()[-3:] == WORDS[-3:]
 
 def test_header_counts_equal_loaded_counts_and_refuse_a_huge_header(tmp_path):
     pipe = tiny.wan()
