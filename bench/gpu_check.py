@@ -199,14 +199,10 @@ def ltx_transformer(dry: bool):
 def ltx_vae(dry: bool):
     from diffusers import AutoencoderKLLTXVideo
 
+    from racines.generators.diffusion import tiny
+
     if dry:
-        return AutoencoderKLLTXVideo(
-            in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
-            decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
-            decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
-            decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
-            upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=1,
-            patch_size_t=1, encoder_causal=True, decoder_causal=False)
+        return tiny.ltx_vae()
     return AutoencoderKLLTXVideo()
 
 

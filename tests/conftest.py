@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -154,10 +156,17 @@ models:
 """
 
 
+@contextmanager
+def hf_cache_at(hub: Path) -> Iterator[Path]:
+    """HF_HUB_CACHE pointed at ``hub`` for a fixture wider than one test (``monkeypatch`` is per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_CACHE", str(hub))
+        yield hub
+
+
 @pytest.fixture(scope="session")
 def tiny_hub(tmp_path_factory) -> Path:
     """Every tiny pipeline saved once into a Hugging Face cache, which HF_HUB_CACHE points at."""
-    import os
 
     from racines.generators.diffusion import tiny
 
@@ -165,13 +174,8 @@ def tiny_hub(tmp_path_factory) -> Path:
     for name, repo in TINY_REPOS.items():
         build = tiny.language_model if name == "lm" else tiny.BUILDERS[name]
         tiny.into_hf_cache(build(), hub, f"racines-tiny/{repo}")
-    before = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = str(hub)
-    yield hub
-    if before is None:
-        os.environ.pop("HF_HUB_CACHE", None)
-    else:
-        os.environ["HF_HUB_CACHE"] = before
+    with hf_cache_at(hub):
+        yield hub
 
 
 def write_diffusion_project(root: Path, shots: dict[str, str], resolution: str = "64x64") -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from racines.generators.walk import WalkKey, schedule, slerp
 from racines.pipeline import load
 from racines.takes.cache import HashCache, key_inputs
 from racines.takes.store import TakeStore
-from tests.conftest import decode_frames, write_tiny_project
+from tests.conftest import decode_frames, hf_cache_at, write_tiny_project
 
 MODELS_YAML = ("models:\n  tiny-sd15: {repo: racines-tiny/walk-sd15, licence: test-only}\n"
                "  tiny-sdxl: {repo: racines-tiny/walk-sdxl, licence: test-only}\n")
@@ -72,13 +71,8 @@ def walk_hub(tmp_path_factory):
     hub = tmp_path_factory.mktemp("walk-hub")
     tiny.into_hf_cache(tiny.sd15(), hub, "racines-tiny/walk-sd15")
     tiny.into_hf_cache(tiny_sdxl(), hub, "racines-tiny/walk-sdxl")
-    before = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = str(hub)
-    yield hub
-    if before is None:
-        os.environ.pop("HF_HUB_CACHE", None)
-    else:
-        os.environ["HF_HUB_CACHE"] = before
+    with hf_cache_at(hub):
+        yield hub
 
 
 def project(root, shot=WALK):

@@ -19,7 +19,7 @@ from racines.cli import main
 from racines.subtitles import tiny
 from racines.subtitles.model import MACHINE
 from racines.subtitles.transcript import read_transcript
-from tests.conftest import REPO, TINY_FILM, write_tiny_project
+from tests.conftest import REPO, TINY_FILM, hf_cache_at, write_tiny_project
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,17 +45,11 @@ REPOS = {"whisper": "whisper", "marian": "opus-mt-fr-ar", "m2m100": "m2m100", "n
 @pytest.fixture(scope="module")
 def speech_hub(tmp_path_factory):
     """The tiny speech and translation models, saved once into a Hugging Face cache."""
-    import os
 
     hub = tmp_path_factory.mktemp("speech-hub")
     commits = {name: tiny.into_hf_cache(tiny.BUILDERS[name](), hub, f"racines-tiny/{repo}") for name, repo in REPOS.items()}
-    before = os.environ.get("HF_HUB_CACHE")
-    os.environ["HF_HUB_CACHE"] = str(hub)
-    yield commits
-    if before is None:
-        os.environ.pop("HF_HUB_CACHE", None)
-    else:
-        os.environ["HF_HUB_CACHE"] = before
+    with hf_cache_at(hub):
+        yield commits
 
 
 @pytest.fixture

@@ -127,21 +127,27 @@ def wan22(boundary_ratio: float = 0.875):
                                    boundary_ratio=boundary_ratio)
 
 
-def ltx():
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, LTXVideoTransformer3DModel
+def ltx_vae():
+    """LTX-Video's VAE at 8 channels a block, 8 latent channels, patch size 1 (random weights)."""
+    from diffusers import AutoencoderKLLTXVideo
 
-    torch.manual_seed(0)
-    transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
-                                             num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
-                                             num_layers=1, caption_channels=32)
-    torch.manual_seed(0)
-    vae = AutoencoderKLLTXVideo(
+    return AutoencoderKLLTXVideo(
         in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
         decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
         decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
         decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
         upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=1,
         patch_size_t=1, encoder_causal=True, decoder_causal=False)
+
+def ltx():
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, LTXVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
+                                             num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
+                                             num_layers=1, caption_channels=32)
+    torch.manual_seed(0)
+    vae = ltx_vae()
     return LTXConditionPipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
                                 text_encoder=t5(), tokenizer=tokenizer())
 
