@@ -261,7 +261,7 @@ def write_edit(film: Film, timeline: otio.schema.Timeline, aaf: bool = False,
     the subtitles lack (a voice's transcript, a draft's review) is said as notices."""
     edl_dir = film.root / EDL_DIR
     sweep_partials(edl_dir)  # leftovers of a run that was killed mid-write
-    subtitles, notes = write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # before: the timeline names them
+    subtitles, notes = write_film_sidecars(film, timeline, edl_dir, subtitle_languages(film))  # before: the timeline names them
     for note in notes:
         on_event(Event(f"subtitles: {note}", notice=True))
     texts = export_texts(timeline, film.rate, film.drop_frame, edl_dir, portable=False)
@@ -289,7 +289,7 @@ def bundle_edit(film: Film, takes: dict[str, Take], destination: Path | None = N
     """A hand-over folder (or .otioz) with the timeline and the media it uses, relative paths."""
     edl_dir = film.root / EDL_DIR
     timeline = build_timeline(film, takes, edl_dir)
-    write_film_sidecars(film, timeline, edl_dir, film_languages(film))  # the timeline names them, as in edl/
+    write_film_sidecars(film, timeline, edl_dir, subtitle_languages(film))  # the timeline names them, as in edl/
     subtitles = [path for sidecar in film_sidecars(film) for path in sidecar.files.values() if path.exists()]
     return write_bundle(timeline, edl_dir, film.rate, film.drop_frame,
                         destination or edl_dir / f"{film.slug()}_bundle", film.slug(), beside=subtitles)
@@ -335,14 +335,9 @@ def render_film(film: Film, timeline: otio.schema.Timeline, review: bool = True,
                            subtitles=review_subtitles(film_sidecars(film)))
 
 
-def film_languages(film: Film) -> list[str]:
-    """The languages the film is subtitled in (film.yaml's subtitles:, else its voices')."""
-    return subtitle_languages(film)
-
-
 def film_sidecars(film: Film) -> list[Sidecars]:
     """The subtitle sidecars under edl/ of the film's languages, as the last export wrote them."""
-    return sidecars_of(film.root / EDL_DIR, film.slug(), film_languages(film))
+    return sidecars_of(film.root / EDL_DIR, film.slug(), subtitle_languages(film))
 
 
 def review_subtitles(sidecars: list[Sidecars]) -> Subtitles | None:
@@ -419,7 +414,7 @@ def check_burn_in(film: Film, options: FilmOptions) -> None:
     if options.burn_in and not options.review:
         raise UsageError("--burn-in draws subtitles into the review copy, which --no-review leaves out\n"
                          "    fix: leave out --no-review or --burn-in")
-    languages = film_languages(film)
+    languages = subtitle_languages(film)
     for language in options.burn_in:
         if language not in languages:
             raise UsageError(f"--burn-in {language}: the film has no {language} subtitles; its languages are "
